@@ -1,0 +1,1 @@
+"""Lambda entry points: thin wrappers that hand the event to one playbook."""

@@ -1,0 +1,69 @@
+"""boto3 clients built lazily through one injectable factory.
+
+Clients are cached per service and region; `reset()` drops them (tests and the
+simulator call it when they start a fresh simulated account). Retries use botocore's
+standard mode so throttling is retried with backoff instead of lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+
+RETRY_CONFIG = Config(
+    retries={"max_attempts": 6, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="autoremediation",
+)
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str | None], Any] = {}
+
+
+def client(service: str, region: str | None = None) -> Any:
+    key = (service, region)
+    found = _cache.get(key)
+    if found is None:
+        with _lock:
+            found = _cache.get(key)
+            if found is None:
+                import boto3
+
+                found = boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+                _cache[key] = found
+    return found
+
+
+def reset() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def iam() -> IAMClient:
+    return client("iam")  # type: ignore[no-any-return]
+
+
+def s3() -> S3Client:
+    return client("s3")  # type: ignore[no-any-return]
+
+
+def sns() -> SNSClient:
+    return client("sns")  # type: ignore[no-any-return]
+
+
+def dynamodb() -> DynamoDBClient:
+    return client("dynamodb")  # type: ignore[no-any-return]
+
+
+def cloudtrail() -> CloudTrailClient:
+    return client("cloudtrail")  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Playbooks: parse an event, guard, then run registered actions in order."""

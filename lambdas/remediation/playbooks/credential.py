@@ -1,0 +1,126 @@
+"""Credential compromise: a GuardDuty finding on an IAM access key.
+
+IAM user: deactivate the finding's key first, then quarantine, revoke sessions, keep the
+before-state, remove access as configured, look up the key's CloudTrail events, and after
+IAM's propagation window contain credentials the attacker created meanwhile.
+Assumed role: deny the role's sessions issued before now. Root: notify only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from remediation import guards
+from remediation.engine import Run, incident_id_for, reject
+from remediation.events import AccessKeyDetails, GuardDutyFinding, InvalidEvent
+from remediation.observability import logger
+from remediation.settings import Settings
+
+# Steps that work on an IAM user, and the keyword arguments they take.
+USER_STEPS = {
+    "deactivate_access_key", "deactivate_all_access_keys", "attach_quarantine_policy", "revoke_sessions",
+    "capture_user_state", "detach_managed_policies", "delete_inline_policies", "remove_from_groups",
+    "delete_login_profile", "lookup_cloudtrail", "recheck_new_credentials",
+}  # fmt: skip
+
+
+def steps_for(settings: Settings, finding_type: str) -> list[str]:
+    """The finding -> actions mapping is data: per-type overrides first, then the default list."""
+    for pattern, steps in settings.option("actions_by_finding_type"):
+        if guards.type_matches(finding_type, [pattern]):
+            return list(steps)
+    return list(settings.option("actions"))
+
+
+def handle(event: Any, settings: Settings) -> dict[str, Any]:
+    try:
+        finding = GuardDutyFinding.parse(event)
+        key = AccessKeyDetails.parse(finding)
+    except InvalidEvent as exc:
+        return reject(settings, event, exc)
+
+    partition, account = finding.partition, finding.account
+    if key.user_type == "IAMUser":
+        arn = f"arn:{partition}:iam::{account}:user/{key.user_name}"
+    elif key.user_type == "AssumedRole":
+        arn = f"arn:{partition}:iam::{account}:role/{key.user_name}"
+    elif key.user_type == "Root":
+        arn = f"arn:{partition}:iam::{account}:root"
+    else:
+        arn = f"arn:{partition}:sts::{account}:federated-user/{key.user_name}"
+    subject = {"principal": arn, "user_type": key.user_type, "access_key_id": key.access_key_id,
+               "finding_type": finding.type, "severity": finding.severity, "finding_id": finding.id}  # fmt: skip
+    run = Run(
+        settings,
+        event_id=finding.envelope.id,
+        incident_id=incident_id_for(settings.playbook, finding.id),
+        subject=subject,
+        detected_at=finding.last_seen or finding.envelope.time,
+    )
+    logger.append_keys(finding_id=finding.id, principal=arn)
+
+    # Guards that need no AWS call.
+    if settings.mode == "off":
+        return run.skip("playbook mode is off")
+    if finding.sample:
+        return run.skip("GuardDuty sample finding")
+    if finding.archived:
+        return run.skip("archived finding")
+    if not guards.type_matches(finding.type, settings.option("finding_types")):
+        return run.skip(f"finding type {finding.type} is not configured for this playbook")
+    if finding.severity < float(settings.option("min_severity")):
+        return run.skip(f"severity {finding.severity:g} is below the minimum {settings.option('min_severity'):g}")
+    summary = f"{finding.type} on {key.user_type} {key.user_name}"
+    if guards.allow_listed(settings, arn):
+        return run.notify_only(f"principal {arn} is on the allow-list", summary)
+    if key.user_type == "Root":
+        return run.notify_only("root credentials: notify only (contain root by hand)", summary)
+    if key.user_type not in ("IAMUser", "AssumedRole"):
+        return run.notify_only(f"{key.user_type} principals are not contained automatically", summary)
+    if key.user_type == "AssumedRole" and guards.own_role(settings, key.user_name):
+        return run.notify_only("the role belongs to this remediation stack", summary)
+    if settings.mode == "notify":
+        return run.notify_only("playbook mode is notify", summary)
+
+    kind = "user" if key.user_type == "IAMUser" else "role"
+    inspected = run.step("inspect_principal", arn, kind=kind, name=key.user_name)
+    if inspected.status == "failed":
+        # Unknown whether the principal is protected: fail safe, never act blind.
+        return run.finish(summary)
+    if guards.protected(settings, run.state.get("tags", {})):
+        run.result.decision = "notified"
+        run.result.reason = f"principal carries the protected tag {settings.protected_tag_key}"
+        return run.finish(summary)
+    if kind == "role":
+        if str(run.state.get("path", "")).startswith("/aws-service-role/"):
+            return run.notify_only("service-linked roles are never modified", summary)
+        run.step("revoke_sessions", arn, kind="role", name=key.user_name)
+        return run.finish(summary)
+    return _contain_user(run, settings, finding, key, arn, summary)
+
+
+def _contain_user(
+    run: Run, settings: Settings, finding: GuardDutyFinding, key: AccessKeyDetails, arn: str, summary: str
+) -> dict[str, Any]:
+    user = key.user_name
+    since = finding.last_seen or finding.envelope.time
+    lookback = since - timedelta(hours=int(settings.option("cloudtrail_lookback_hours")))
+    arguments: dict[str, dict[str, Any]] = {
+        "deactivate_access_key": {"user": user, "key_id": key.access_key_id},
+        "deactivate_all_access_keys": {"user": user},
+        "attach_quarantine_policy": {"user": user},
+        "revoke_sessions": {"kind": "user", "name": user},
+        "capture_user_state": {"user": user},
+        "detach_managed_policies": {"user": user},
+        "delete_inline_policies": {"user": user},
+        "remove_from_groups": {"user": user},
+        "delete_login_profile": {"user": user},
+        "lookup_cloudtrail": {"key_id": key.access_key_id, "since": lookback},
+        "recheck_new_credentials": {"user": user, "since": since,
+                                    "wait_seconds": float(settings.option("recheck_seconds"))},
+    }  # fmt: skip
+    for name in steps_for(settings, finding.type):
+        target = key.access_key_id if name in ("deactivate_access_key", "lookup_cloudtrail") else arn
+        run.step(name, target, **arguments[name])
+    return run.finish(summary)

@@ -1,0 +1,1 @@
+"""Infrastructure: the typed config, one stack composing constructs, and the constructs."""

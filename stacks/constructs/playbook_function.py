@@ -1,0 +1,188 @@
+"""A playbook's Lambda function: its own role holding exactly its actions' permissions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.catalog import LAMBDAS, permissions_for
+from stacks.config import LOG_RETENTION_DAYS, CoreConfig
+from stacks.constructs.core import CoreResources
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+POWERTOOLS_LAYER = (
+    "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:"
+)
+
+# Why a wildcard resource is unavoidable, by the resource pattern actions declare.
+WILDCARD_REASONS = {
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*": "the playbook contains whichever IAM user a finding "
+    "names, unknown at deploy time; scoped to this account's users and to the actions its steps declare",
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*": "the playbook revokes sessions of whichever role a "
+    "finding names, unknown at deploy time; scoped to this account's roles and to the declared actions",
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:group/*": "a compromised user is removed from the groups it "
+    "belongs to, unknown at deploy time; only iam:RemoveUserFromGroup is granted on groups",
+    "@evidence": "each incident writes its evidence under its own key below incidents/ in the evidence bucket",
+}
+_ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
+
+
+def _resource(token: str, core: CoreResources) -> list[str]:
+    if token == "@table":
+        return [core.table.table_arn]
+    if token == "@evidence":
+        return [core.evidence.arn_for_objects("incidents/*")]
+    if token == "@topic":
+        return [core.topic.topic_arn]
+    if token == "@key":
+        return [core.key.key_arn]
+    if token == "*":
+        return ["*"]
+    return [Fn.sub(token)]
+
+
+class PlaybookFunction(Construct):
+    """Code asset + managed Powertools layer + log group + async retries + on-failure queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        playbook: str,
+        handler: str,
+        mode: str,
+        actions: Sequence[str],
+        options: Mapping[str, Any],
+        core: CoreResources,
+        config: CoreConfig,
+        description: str,
+        timeout: Duration = Duration.seconds(60),
+        memory_size: int = 256,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.playbook = playbook
+        self.actions = tuple(actions)
+        stack = Stack.of(self)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{playbook} playbook: exactly the permissions its actions declare",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        grouped: dict[tuple[str, ...], set[str]] = {}
+        for permission in permissions_for(actions):
+            grouped.setdefault(permission.resources, set()).update(permission.actions)
+        for resources, iam_actions in sorted(grouped.items()):
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=sorted(iam_actions),
+                    resources=[r for token in resources for r in _resource(token, core)],
+                )
+            )
+        self._acknowledge_wildcards(grouped, core)
+
+        environment = {
+            "PLAYBOOK": playbook,
+            "MODE": mode,
+            "STACK_NAME": stack.stack_name,
+            "NAME_PREFIX": config.name_prefix,
+            "PROTECTED_TAG_KEY": config.protected_tag_key,
+            "PROTECTED_TAG_VALUE": config.protected_tag_value,
+            "PRINCIPAL_ALLOW_LIST": json.dumps(list(config.principal_allow_list)),
+            "INCIDENT_TABLE": core.table.table_name,
+            "EVIDENCE_BUCKET": core.evidence.bucket_name,
+            "TOPIC_ARN": core.topic.topic_arn,
+            "PLAYBOOK_CONFIG": json.dumps(options, sort_keys=True, separators=(",", ":")),
+            "POWERTOOLS_SERVICE_NAME": playbook,
+            "POWERTOOLS_METRICS_NAMESPACE": "AutoRemediation",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools", Fn.sub(POWERTOOLS_LAYER + str(config.powertools_layer_version))
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=lambda_.Code.from_asset(str(LAMBDAS), exclude=_ASSET_EXCLUDE),
+            handler=handler,
+            role=self.role,
+            layers=[layer],
+            environment=environment,
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=config.reserved_concurrency,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
+        lambda_.EventInvokeConfig(
+            self,
+            "Async",
+            function=self.function,
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+            on_failure=destinations.SqsDestination(core.failure_queue),
+        )
+        errors = cloudwatch.Alarm(
+            self,
+            "Errors",
+            alarm_description=f"The {playbook} playbook function failed (it will be retried, then queued)",
+            metric=self.function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        errors.add_alarm_action(core.alarm_action)
+
+
+    def _acknowledge_wildcards(self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources) -> None:
+        """Acknowledge each wildcard the declared permissions need, with its specific reason."""
+        policy = self.role.node.find_child("DefaultPolicy")
+        acks = []
+        for resources, iam_actions in grouped.items():
+            for token in resources:
+                if token == "*":
+                    reason = (f"{', '.join(sorted(iam_actions))} support no resource-level permissions "
+                              "(Service Authorization Reference), so the resource must be *")  # fmt: skip
+                    acks.append(Acknowledgment(id="AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason=reason))
+                elif token in WILDCARD_REASONS:
+                    rendered = (f"<{Stack.of(core).get_logical_id(core.evidence.node.default_child)}.Arn>/incidents/*"
+                                if token == "@evidence" else token.replace("${", "<").replace("}", ">"))  # fmt: skip
+                    acks.append(Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{rendered}]",
+                                               reason=WILDCARD_REASONS[token]))  # fmt: skip
+        if acks:
+            Validations.of(policy).acknowledge(*acks)
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    """Map a validated number of days onto the CDK enum (same order as CloudWatch's list)."""
+    members = [m for m in logs.RetentionDays if m.name != "INFINITE"]
+    return dict(zip(LOG_RETENTION_DAYS, members, strict=True))[days]
