@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import time
@@ -104,9 +105,17 @@ class Simulation:
 
             settings.reset()
             clients.reset()
+            from remediation.observability import logger
+
             handler = getattr(importlib.import_module(module_name), attr)
-            with contextlib.redirect_stdout(output):
-                entry["result"] = handler(event, FakeContext(function_name=account.Physical(function_id).ref))
+            stream = logger.registered_handler
+            previous = stream.setStream(output) if isinstance(stream, logging.StreamHandler) else None
+            try:
+                with contextlib.redirect_stdout(output):
+                    entry["result"] = handler(event, FakeContext(function_name=self.physical[function_id].ref))
+            finally:
+                if previous is not None and isinstance(stream, logging.StreamHandler):
+                    stream.setStream(previous)
         except Exception as exc:  # the simulator reports what Lambda would: the error and its type
             entry["error"] = {"type": type(exc).__name__, "message": str(exc),
                               "trace": traceback.format_exc(limit=6)}  # fmt: skip

@@ -1,0 +1,38 @@
+"""Seed an IAM user and access key for a GuardDuty credential finding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+
+def accepts(event: dict[str, Any]) -> bool:
+    detail = event.get("detail") or {}
+    return event.get("source") == "aws.guardduty" and (detail.get("resource") or {}).get("resourceType") == "AccessKey"
+
+
+def seed(event: dict[str, Any]) -> dict[str, Any]:
+    """Create the finding's principal (user with a key, or role) and rewrite the key id."""
+    details = event["detail"]["resource"]["accessKeyDetails"]
+    iam = boto3.client("iam")
+    name, user_type, old_key = details.get("userName"), details.get("userType"), details.get("accessKeyId")
+    text = json.dumps(event)
+    if user_type == "IAMUser" and name:
+        try:
+            iam.create_user(UserName=name)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+        new_key = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+        iam.create_access_key(UserName=name)  # a second, legitimate key that must stay Active
+        if old_key:
+            text = text.replace(old_key, new_key)
+    elif user_type == "AssumedRole" and name:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service":
+                 "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+        try:
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+    return dict(json.loads(text))
