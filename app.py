@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import ConfigError, parse_context  # noqa: E402
-from stacks.nag import acknowledge  # noqa: E402
-from stacks.remediation_stack import RemediationStack  # noqa: E402
+from stacks.config import ConfigError, parse_context
+from stacks.nag import acknowledge
+from stacks.remediation_stack import RemediationStack
 
 STACK_NAME = "AutoRemediation"
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
@@ -47,8 +47,9 @@ def build_app(
     env = None
     if os.environ.get("CDK_DEFAULT_ACCOUNT"):
         env = cdk.Environment(account=os.environ["CDK_DEFAULT_ACCOUNT"], region=os.environ.get("CDK_DEFAULT_REGION"))
-    stack = RemediationStack(app, STACK_NAME, config=config, env=env,
-                             description="Event-driven auto-remediation of AWS security incidents")  # fmt: skip
+    stack = RemediationStack(
+        app, STACK_NAME, config=config, env=env, description="Event-driven auto-remediation of AWS security incidents"
+    )
     cdk.Tags.of(stack).add("app", "autoremediation")
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
@@ -57,7 +58,9 @@ def build_app(
 
 
 def _under_cli() -> bool:
-    return "CDK_CONTEXT_JSON" in os.environ or "CDK_CONTEXT_OVERFLOW_LOCATION" in os.environ or "CDK_OUTDIR" in os.environ
+    return (
+        "CDK_CONTEXT_JSON" in os.environ or "CDK_CONTEXT_OVERFLOW_LOCATION" in os.environ or "CDK_OUTDIR" in os.environ
+    )
 
 
 def main() -> int:

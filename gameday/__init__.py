@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["dispatch", "simulation", "notifications"]
+__all__ = ["dispatch", "notifications", "simulation"]
 
 
 def dispatch(event: dict[str, Any], *, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ sees the environment the template gives it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -47,15 +48,13 @@ def provision(template: dict[str, Any]) -> dict[str, Physical]:
             table = f"AutoRemediation-{name}"
             client = boto3.client("dynamodb", region_name=REGION)
             props = resource["Properties"]
-            try:
+            with contextlib.suppress(client.exceptions.ResourceInUseException):
                 client.create_table(
                     TableName=table,
                     KeySchema=props["KeySchema"],
                     AttributeDefinitions=props["AttributeDefinitions"],
                     BillingMode="PAY_PER_REQUEST",
                 )
-            except client.exceptions.ResourceInUseException:
-                pass
             arn = f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
             out[logical_id] = Physical(table, {"Arn": arn})
         elif kind == "AWS::S3::Bucket":
@@ -99,24 +98,34 @@ def notifications() -> list[dict[str, Any]]:
         url = sqs.get_queue_url(QueueName=TAP_QUEUE)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     while True:
         batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not batch:
             return out
         for message in batch:
             body = json.loads(message["Body"])
-            out.append({"subject": body.get("Subject", ""), "message": body.get("Message", ""),
-                        "attributes": {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()}})  # fmt: skip
+            out.append(
+                {
+                    "subject": body.get("Subject", ""),
+                    "message": body.get("Message", ""),
+                    "attributes": {k: v.get("Value") for k, v in body.get("MessageAttributes", {}).items()},
+                }
+            )
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def resolve(value: Any, physical: dict[str, Physical]) -> Any:
     """Resolve the intrinsic functions the stack uses in environment variables and ARNs."""
-    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": PARTITION,
-              "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "AutoRemediation"}  # fmt: skip
+    pseudo = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": PARTITION,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": "AutoRemediation",
+    }
     if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return pseudo[arg] if arg in pseudo else physical[arg].ref
         if fn == "Fn::GetAtt":

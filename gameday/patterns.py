@@ -161,9 +161,7 @@ def _compile_json(key: str) -> tuple[_Branch, ...]:
 def _compile(pattern: Any) -> tuple[_Branch, ...]:
     """Validate ``pattern`` and compile it into sorted ``$or`` branches."""
     if not isinstance(pattern, dict):
-        raise PatternError(
-            f"Event pattern must be a JSON object, got {_type_name(pattern)}"
-        )
+        raise PatternError(f"Event pattern must be a JSON object, got {_type_name(pattern)}")
     branches = _compile_object(pattern, prefix="", inside_or=False, branches=[{}])
     return tuple(tuple(branch[path] for path in sorted(branch)) for branch in branches)
 
@@ -184,9 +182,7 @@ def _compile_object(
         raise PatternError(f"Empty objects are not allowed (at {_where(prefix)})")
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise PatternError(
-                f"Pattern keys must be strings, got {key!r} (at {_where(prefix)})"
-            )
+            raise PatternError(f"Pattern keys must be strings, got {key!r} (at {_where(prefix)})")
         if key == OR_KEY:
             branches = _compile_or(value, prefix, branches)
             continue
@@ -209,9 +205,7 @@ def _compile_object(
     return branches
 
 
-def _compile_or(
-    alternatives: Any, prefix: str, branches: list[dict[str, _Leaf]]
-) -> list[dict[str, _Leaf]]:
+def _compile_or(alternatives: Any, prefix: str, branches: list[dict[str, _Leaf]]) -> list[dict[str, _Leaf]]:
     """Expand a ``$or`` array into the cross product with ``branches``."""
     where = _where(f"{prefix}.{OR_KEY}" if prefix else OR_KEY)
     if not isinstance(alternatives, list):
@@ -221,9 +215,7 @@ def _compile_or(
     expanded: list[dict[str, _Leaf]] = []
     for alternative in alternatives:
         if not isinstance(alternative, dict):
-            raise PatternError(
-                f'Only objects are allowed in a "$or" array, got {_type_name(alternative)} (at {where})'
-            )
+            raise PatternError(f'Only objects are allowed in a "$or" array, got {_type_name(alternative)} (at {where})')
         expanded.extend(
             _compile_object(
                 alternative,
@@ -266,9 +258,7 @@ def _compile_operator(path: str, spec: dict[str, Any]) -> tuple[str, Predicate |
     """
     where = f'(at "{path}")'
     if len(spec) != 1:
-        raise PatternError(
-            f"A match expression must have exactly one operator, got {sorted(spec)} {where}"
-        )
+        raise PatternError(f"A match expression must have exactly one operator, got {sorted(spec)} {where}")
     ((operator, arg),) = spec.items()
     if operator == "prefix":
         return operator, _compile_affix(arg, operator, where, str.startswith)
@@ -278,9 +268,7 @@ def _compile_operator(path: str, spec: dict[str, Any]) -> tuple[str, Predicate |
         text = _require_str(arg, operator, where)
         return operator, _ignore_case_equals((text,))
     if operator == "wildcard":
-        return operator, _wildcard(
-            (_compile_wildcard(_require_str(arg, operator, where), where),)
-        )
+        return operator, _wildcard((_compile_wildcard(_require_str(arg, operator, where), where),))
     if operator == "anything-but":
         return operator, _compile_anything_but(arg, where)
     if operator == "numeric":
@@ -295,18 +283,14 @@ def _compile_operator(path: str, spec: dict[str, Any]) -> tuple[str, Predicate |
     raise PatternError(f'Unrecognized match type "{operator}" {where}')
 
 
-def _compile_affix(
-    arg: Any, operator: str, where: str, test: Callable[[str, str], bool]
-) -> Predicate:
+def _compile_affix(arg: Any, operator: str, where: str, test: Callable[[str, str], bool]) -> Predicate:
     """Compile ``prefix``/``suffix``, plain or ``{"equals-ignore-case": ..}``."""
     if isinstance(arg, dict):
         if list(arg) != ["equals-ignore-case"]:
             raise PatternError(
                 f'{operator} accepts a string or {{"equals-ignore-case": "<string>"}}, got {arg!r} {where}'
             )
-        needle = _require_str(
-            arg["equals-ignore-case"], f"{operator}/equals-ignore-case", where
-        ).lower()
+        needle = _require_str(arg["equals-ignore-case"], f"{operator}/equals-ignore-case", where).lower()
 
         def ignore_case(value: Scalar) -> bool:
             return isinstance(value, str) and test(value.lower(), needle)
@@ -330,9 +314,7 @@ def _compile_anything_but(arg: Any, where: str) -> Predicate:
     """
     if isinstance(arg, dict):
         if len(arg) != 1:
-            raise PatternError(
-                f"anything-but accepts exactly one nested operator, got {sorted(arg)} {where}"
-            )
+            raise PatternError(f"anything-but accepts exactly one nested operator, got {sorted(arg)} {where}")
         ((inner, inner_arg),) = arg.items()
         if inner not in ("prefix", "suffix", "equals-ignore-case", "wildcard"):
             raise PatternError(
@@ -346,16 +328,12 @@ def _compile_anything_but(arg: Any, where: str) -> Predicate:
             test = str.startswith if inner == "prefix" else str.endswith
 
             def excluded_affix(value: Scalar) -> bool:
-                return isinstance(value, str) and any(
-                    test(value, text) for text in texts
-                )
+                return isinstance(value, str) and any(test(value, text) for text in texts)
 
             return _negate(excluded_affix)
         if inner == "equals-ignore-case":
             return _negate(_ignore_case_equals(texts))
-        return _negate(
-            _wildcard(tuple(_compile_wildcard(text, where) for text in texts))
-        )
+        return _negate(_wildcard(tuple(_compile_wildcard(text, where) for text in texts)))
 
     excluded: list[str | int | float] = []
     items: list[Any] = arg if isinstance(arg, list) else [arg]
@@ -381,21 +359,15 @@ def _compile_numeric(arg: Any, where: str) -> Predicate:
     Only JSON numbers can match; the string ``"5"`` never does.
     """
     if not isinstance(arg, list) or not arg:
-        raise PatternError(
-            f'numeric must be a non-empty array like [">", 0, "<=", 5], got {arg!r} {where}'
-        )
+        raise PatternError(f'numeric must be a non-empty array like [">", 0, "<=", 5], got {arg!r} {where}')
     if len(arg) not in (2, 4):
-        raise PatternError(
-            f"numeric must hold one or two operator/number pairs, got {arg!r} {where}"
-        )
+        raise PatternError(f"numeric must hold one or two operator/number pairs, got {arg!r} {where}")
     pairs: list[tuple[str, float]] = []
     for op, operand in zip(arg[0::2], arg[1::2], strict=True):
         if op not in ("=", *_LOWER_BOUND_OPS, *_UPPER_BOUND_OPS):
             raise PatternError(f"Unrecognized numeric operator {op!r} {where}")
         if not _is_number(operand):
-            raise PatternError(
-                f"Value of {op} must be numeric, got {operand!r} {where}"
-            )
+            raise PatternError(f"Value of {op} must be numeric, got {operand!r} {where}")
         pairs.append((op, float(operand)))
     if len(pairs) == 2:
         (low_op, low), (high_op, high) = pairs
@@ -405,9 +377,7 @@ def _compile_numeric(arg: Any, where: str) -> Predicate:
                 f"got {arg!r} {where}"
             )
         if low >= high:
-            raise PatternError(
-                f"Bottom must be less than top in numeric range {arg!r} {where}"
-            )
+            raise PatternError(f"Bottom must be less than top in numeric range {arg!r} {where}")
 
     def in_range(value: Scalar) -> bool:
         if not _is_number(value):
@@ -422,9 +392,7 @@ def _compile_cidr(arg: Any, where: str) -> Predicate:
     IP address of the same family and fall inside the block match."""
     text = _require_str(arg, "cidr", where)
     if "/" not in text:
-        raise PatternError(
-            f"cidr must be in CIDR notation like 10.0.0.0/24, got {text!r} {where}"
-        )
+        raise PatternError(f"cidr must be in CIDR notation like 10.0.0.0/24, got {text!r} {where}")
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
@@ -457,18 +425,14 @@ def _compile_wildcard(text: str, where: str) -> re.Pattern[str]:
         if char == "\\":
             following = text[index + 1 : index + 2]
             if following not in ("*", "\\"):
-                raise PatternError(
-                    f"Invalid wildcard {text!r}: a backslash may only escape '*' or '\\' {where}"
-                )
+                raise PatternError(f"Invalid wildcard {text!r}: a backslash may only escape '*' or '\\' {where}")
             parts.append(re.escape(following))
             index += 2
             previous_was_star = False
             continue
         if char == "*":
             if previous_was_star:
-                raise PatternError(
-                    f"Invalid wildcard {text!r}: consecutive '*' are not allowed {where}"
-                )
+                raise PatternError(f"Invalid wildcard {text!r}: consecutive '*' are not allowed {where}")
             parts.append(".*")
             previous_was_star = True
         else:
@@ -517,9 +481,7 @@ def _wildcard(regexes: Sequence[re.Pattern[str]]) -> Predicate:
     """Full-string wildcard match against any of ``regexes``."""
 
     def predicate(value: Scalar) -> bool:
-        return isinstance(value, str) and any(
-            regex.fullmatch(value) for regex in regexes
-        )
+        return isinstance(value, str) and any(regex.fullmatch(value) for regex in regexes)
 
     return predicate
 
@@ -568,9 +530,7 @@ def _is_number(value: object) -> TypeGuard[int | float]:
 def _require_str(arg: Any, operator: str, where: str) -> str:
     """Return ``arg`` if it is a string, else raise a helpful PatternError."""
     if not isinstance(arg, str):
-        raise PatternError(
-            f"{operator} match pattern must be a string, got {arg!r} {where}"
-        )
+        raise PatternError(f"{operator} match pattern must be a string, got {arg!r} {where}")
     return arg
 
 
@@ -580,9 +540,7 @@ def _require_str_or_str_list(arg: Any, operator: str, where: str) -> tuple[str, 
         return (arg,)
     if isinstance(arg, list) and arg and all(isinstance(item, str) for item in arg):
         return tuple(arg)
-    raise PatternError(
-        f"{operator} must be a string or a non-empty array of strings, got {arg!r} {where}"
-    )
+    raise PatternError(f"{operator} must be a string or a non-empty array of strings, got {arg!r} {where}")
 
 
 def _type_name(value: object) -> str:
@@ -632,24 +590,18 @@ def _flatten(
     """
     if isinstance(node, dict):
         for key, child in node.items():
-            yield from _flatten(
-                child, f"{path}.{key}" if path else str(key), membership, counter
-            )
+            yield from _flatten(child, f"{path}.{key}" if path else str(key), membership, counter)
     elif isinstance(node, list):
         array_id = next(counter)
         for position, child in enumerate(node):
-            yield from _flatten(
-                child, path, (*membership, (array_id, position)), counter
-            )
+            yield from _flatten(child, path, (*membership, (array_id, position)), counter)
     elif path:
         yield path, node, membership
 
 
 def _consistent(chosen: dict[int, int], membership: Membership) -> bool:
     """True if ``membership`` picks the same element of every array already pinned."""
-    return all(
-        chosen.get(array_id, position) == position for array_id, position in membership
-    )
+    return all(chosen.get(array_id, position) == position for array_id, position in membership)
 
 
 def _branch_matches(branch: _Branch, fields: Mapping[str, list[_Field]]) -> bool:
@@ -659,13 +611,11 @@ def _branch_matches(branch: _Branch, fields: Mapping[str, list[_Field]]) -> bool
         if leaf_index == len(branch):
             return True
         leaf = branch[leaf_index]
-        candidates = [
-            f for f in fields.get(leaf.path, ()) if _consistent(chosen, f.membership)
-        ]
+        candidates = [f for f in fields.get(leaf.path, ()) if _consistent(chosen, f.membership)]
         for candidate in candidates:
-            if any(
-                predicate(candidate.value) for predicate in leaf.predicates
-            ) and search(leaf_index + 1, {**chosen, **dict(candidate.membership)}):
+            if any(predicate(candidate.value) for predicate in leaf.predicates) and search(
+                leaf_index + 1, {**chosen, **dict(candidate.membership)}
+            ):
                 return True
         return leaf.accepts_absent and not candidates and search(leaf_index + 1, chosen)
 

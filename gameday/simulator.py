@@ -117,8 +117,7 @@ class Simulation:
                 if previous is not None and isinstance(stream, logging.StreamHandler):
                     stream.setStream(previous)
         except Exception as exc:  # the simulator reports what Lambda would: the error and its type
-            entry["error"] = {"type": type(exc).__name__, "message": str(exc),
-                              "trace": traceback.format_exc(limit=6)}  # fmt: skip
+            entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
             entry["result"] = getattr(exc, "result", None)
         finally:
             os.environ.clear()

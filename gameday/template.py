@@ -84,9 +84,10 @@ def rules(template: dict[str, Any]) -> list[Rule]:
         if "EventPattern" not in props:
             continue  # scheduled rules are run by the simulator's clock, not by events
         targets = tuple(
-            t["Arn"]["Fn::GetAtt"][0] for t in props.get("Targets", []) if isinstance(t.get("Arn"), dict)
-            and "Fn::GetAtt" in t["Arn"]
-        )  # fmt: skip
+            t["Arn"]["Fn::GetAtt"][0]
+            for t in props.get("Targets", [])
+            if isinstance(t.get("Arn"), dict) and "Fn::GetAtt" in t["Arn"]
+        )
         out.append(Rule(logical_id, props["EventPattern"], targets, props.get("State", "ENABLED") == "ENABLED"))
     return out
 
@@ -107,7 +108,10 @@ def scheduled_rules(template: dict[str, Any]) -> list[tuple[str, str, tuple[str,
     for logical_id, resource in sorted(template["Resources"].items()):
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in props:
-            targets = tuple(t["Arn"]["Fn::GetAtt"][0] for t in props.get("Targets", []) if isinstance(t.get("Arn"), dict)
-                            and "Fn::GetAtt" in t["Arn"])  # fmt: skip
+            targets = tuple(
+                t["Arn"]["Fn::GetAtt"][0]
+                for t in props.get("Targets", [])
+                if isinstance(t.get("Arn"), dict) and "Fn::GetAtt" in t["Arn"]
+            )
             out.append((logical_id, props["ScheduleExpression"], targets))
     return out

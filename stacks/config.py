@@ -23,9 +23,29 @@ MODES = ("off", "notify", "dry_run", "enforce")
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-    2557, 2922, 3288, 3653,
-)  # fmt: skip
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 CREDENTIAL_ACTIONS = (
     "deactivate_access_key",
@@ -227,41 +247,102 @@ credential_action = choice(*CREDENTIAL_ACTIONS)
 
 SETTINGS: tuple[Setting, ...] = (
     # core
-    Setting("core.namePrefix", text(_PREFIX, "lowercase letters, digits and '-', 1-24 chars, starting with a letter"),
-            "autoremediation", "Prefix of names the stack creates (alarms, isolation groups, quarantine policies)."),
-    Setting("core.protectedTag", text(_TAG, "a tag written Key=Value"), "AutoRemediation=skip",
-            "Resources and principals carrying this tag are never acted on; they are only notified."),
-    Setting("core.principalAllowList", list_of(text(_PRINCIPAL_ARN, "an IAM or STS ARN (* allowed as a glob)")), (),
-            "ARNs of principals that are never touched (break-glass users and roles). Globs with * allowed."),
-    Setting("core.notificationEmails", list_of(text(_EMAIL, "an e-mail address")), (),
-            "E-mail addresses subscribed to the notification topic (each must confirm the subscription)."),
-    Setting("core.logRetentionDays", integer(1, 3653, only=LOG_RETENTION_DAYS), 365,
-            "Retention of every function's log group, in days."),
-    Setting("core.powertoolsLayerVersion", integer(1, 1000), 27,
-            "Version of the AWS-managed Powertools for AWS Lambda (Python) v3 layer "
-            "(AWSLambdaPowertoolsPythonV3-python313-x86_64)."),
-    Setting("core.evidenceRetentionDays", integer(1, 3650), 365,
-            "Days the evidence bucket keeps objects before expiring them (versions included)."),
-    Setting("core.retainData", boolean, True,
-            "Keep the evidence bucket, incident table, key and log groups when the stack is destroyed."),
-    Setting("core.reservedConcurrency", integer(1, 100), 5,
-            "Reserved concurrency of each playbook function: bounds the API call rate of a burst."),
+    Setting(
+        "core.namePrefix",
+        text(_PREFIX, "lowercase letters, digits and '-', 1-24 chars, starting with a letter"),
+        "autoremediation",
+        "Prefix of names the stack creates (alarms, isolation groups, quarantine policies).",
+    ),
+    Setting(
+        "core.protectedTag",
+        text(_TAG, "a tag written Key=Value"),
+        "AutoRemediation=skip",
+        "Resources and principals carrying this tag are never acted on; they are only notified.",
+    ),
+    Setting(
+        "core.principalAllowList",
+        list_of(text(_PRINCIPAL_ARN, "an IAM or STS ARN (* allowed as a glob)")),
+        (),
+        "ARNs of principals that are never touched (break-glass users and roles). Globs with * allowed.",
+    ),
+    Setting(
+        "core.notificationEmails",
+        list_of(text(_EMAIL, "an e-mail address")),
+        (),
+        "E-mail addresses subscribed to the notification topic (each must confirm the subscription).",
+    ),
+    Setting(
+        "core.logRetentionDays",
+        integer(1, 3653, only=LOG_RETENTION_DAYS),
+        365,
+        "Retention of every function's log group, in days.",
+    ),
+    Setting(
+        "core.powertoolsLayerVersion",
+        integer(1, 1000),
+        27,
+        "Version of the AWS-managed Powertools for AWS Lambda (Python) v3 layer "
+        "(AWSLambdaPowertoolsPythonV3-python313-x86_64).",
+    ),
+    Setting(
+        "core.evidenceRetentionDays",
+        integer(1, 3650),
+        365,
+        "Days the evidence bucket keeps objects before expiring them (versions included).",
+    ),
+    Setting(
+        "core.retainData",
+        boolean,
+        True,
+        "Keep the evidence bucket, incident table, key and log groups when the stack is destroyed.",
+    ),
+    Setting(
+        "core.reservedConcurrency",
+        integer(1, 100),
+        5,
+        "Reserved concurrency of each playbook function: bounds the API call rate of a burst.",
+    ),
     # credential playbook
-    Setting("credential.mode", mode, "enforce",
-            "off: ignore; notify: only notify; dry_run: record what would be done; enforce: act."),
-    Setting("credential.findingTypes", list_of(finding_type, min_items=1), DEFAULT_CREDENTIAL_FINDING_TYPES,
-            "GuardDuty finding types (on AccessKey resources) routed to the playbook; a trailing * makes a prefix."),
-    Setting("credential.minSeverity", number(0, 10), 7.0,
-            "Minimum GuardDuty severity acted on (7 = High, 4 = Medium)."),
-    Setting("credential.actions", list_of(credential_action, min_items=1), DEFAULT_CREDENTIAL_ACTIONS,
-            "Containment steps for an IAM user, in order. Assumed roles only get revoke_sessions; root is notify-only."),
-    Setting("credential.actionsByFindingType", mapping_of(finding_type, list_of(credential_action, min_items=1)), {},
-            "Per finding type (trailing * = prefix) the steps to run instead of credential.actions; first match wins."),
-    Setting("credential.recheckSeconds", integer(0, 60), 5,
-            "Seconds to wait before re-checking for keys and login profiles the attacker created meanwhile."),
-    Setting("credential.cloudtrailLookbackHours", integer(1, 2160), 24,
-            "How far back to look up the key's CloudTrail events for the evidence bucket."),
-)  # fmt: skip
+    Setting(
+        "credential.mode",
+        mode,
+        "enforce",
+        "off: ignore; notify: only notify; dry_run: record what would be done; enforce: act.",
+    ),
+    Setting(
+        "credential.findingTypes",
+        list_of(finding_type, min_items=1),
+        DEFAULT_CREDENTIAL_FINDING_TYPES,
+        "GuardDuty finding types (on AccessKey resources) routed to the playbook; a trailing * makes a prefix.",
+    ),
+    Setting(
+        "credential.minSeverity", number(0, 10), 7.0, "Minimum GuardDuty severity acted on (7 = High, 4 = Medium)."
+    ),
+    Setting(
+        "credential.actions",
+        list_of(credential_action, min_items=1),
+        DEFAULT_CREDENTIAL_ACTIONS,
+        "Containment steps for an IAM user, in order. Assumed roles only get revoke_sessions; root is notify-only.",
+    ),
+    Setting(
+        "credential.actionsByFindingType",
+        mapping_of(finding_type, list_of(credential_action, min_items=1)),
+        {},
+        "Per finding type (trailing * = prefix) the steps to run instead of credential.actions; first match wins.",
+    ),
+    Setting(
+        "credential.recheckSeconds",
+        integer(0, 60),
+        5,
+        "Seconds to wait before re-checking for keys and login profiles the attacker created meanwhile.",
+    ),
+    Setting(
+        "credential.cloudtrailLookbackHours",
+        integer(1, 2160),
+        24,
+        "How far back to look up the key's CloudTrail events for the evidence bucket.",
+    ),
+)
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
@@ -323,9 +404,7 @@ def parse_context(context: Mapping[str, Any]) -> Config:
         for key in unknown:
             close = difflib.get_close_matches(key, SETTINGS_BY_KEY, n=1)
             hints.append(f"{key}" + (f" (did you mean {close[0]}?)" if close else ""))
-        raise ConfigError(
-            "unknown context key(s): " + ", ".join(hints) + "; known keys: " + ", ".join(SETTINGS_BY_KEY)
-        )
+        raise ConfigError("unknown context key(s): " + ", ".join(hints) + "; known keys: " + ", ".join(SETTINGS_BY_KEY))
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = context.get(setting.key, setting.default)

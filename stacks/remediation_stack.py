@@ -37,7 +37,7 @@ class RemediationStack(Stack):
                 "cloudtrail_lookback_hours": cred.cloudtrail_lookback_hours,
             },
             description="Contains compromised IAM credentials reported by GuardDuty",
-            timeout=Duration.seconds(60 + cred.recheck_seconds),
+            timeout_seconds=60 + cred.recheck_seconds,
             patterns={"GuardDutyCredentialFindings": rules.credential_pattern(config)},
         )
 

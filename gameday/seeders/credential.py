@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -20,19 +21,19 @@ def seed(event: dict[str, Any]) -> dict[str, Any]:
     name, user_type, old_key = details.get("userName"), details.get("userType"), details.get("accessKeyId")
     text = json.dumps(event)
     if user_type == "IAMUser" and name:
-        try:
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_user(UserName=name)
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
         new_key = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
         iam.create_access_key(UserName=name)  # a second, legitimate key that must stay Active
         if old_key:
             text = text.replace(old_key, new_key)
     elif user_type == "AssumedRole" and name:
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service":
-                 "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
-        try:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
     return dict(json.loads(text))

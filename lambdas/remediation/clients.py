@@ -39,7 +39,8 @@ def client(service: str, region: str | None = None) -> Any:
             if found is None:
                 import boto3
 
-                found = boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+                session: Any = boto3.session.Session()
+                found = session.client(service, region_name=region, config=RETRY_CONFIG)
                 _cache[key] = found
     return found
 
@@ -50,20 +51,20 @@ def reset() -> None:
 
 
 def iam() -> IAMClient:
-    return client("iam")  # type: ignore[no-any-return]
+    return client("iam")
 
 
 def s3() -> S3Client:
-    return client("s3")  # type: ignore[no-any-return]
+    return client("s3")
 
 
 def sns() -> SNSClient:
-    return client("sns")  # type: ignore[no-any-return]
+    return client("sns")
 
 
 def dynamodb() -> DynamoDBClient:
-    return client("dynamodb")  # type: ignore[no-any-return]
+    return client("dynamodb")
 
 
 def cloudtrail() -> CloudTrailClient:
-    return client("cloudtrail")  # type: ignore[no-any-return]
+    return client("cloudtrail")

@@ -35,6 +35,10 @@ sleep: Callable[[float], None] = time.sleep
 class RemediationFailed(RuntimeError):
     """At least one step failed; raised after recording so Lambda retries the event."""
 
+    def __init__(self, message: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
 
 def incident_id_for(playbook: str, key: str) -> str:
     """Stable id: a repeat of the same finding maps to the same incident."""
@@ -74,7 +78,8 @@ class Result:
 
 def reject(settings: Settings, event: Any, exc: InvalidEvent) -> dict[str, Any]:
     """Bad input: clear logged error, a metric, no AWS change, no retry."""
-    event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else ""
+    raw_id = event.get("id") if isinstance(event, dict) else None
+    event_id = raw_id if isinstance(raw_id, str) else ""
     logger.error("rejected invalid event", extra={"reason": str(exc), "event_id": event_id[:128]})
     metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
     return Result(playbook=settings.playbook, decision="rejected", reason=str(exc), event_id=event_id[:128]).to_dict()
@@ -100,8 +105,9 @@ class Run:
         self.started_at = now()
         self.detected_at = detected_at
         self.state: dict[str, Any] = {}
-        self.result = Result(playbook=settings.playbook, decision="acted", event_id=event_id,
-                             incident_id=incident_id, subject=subject)  # fmt: skip
+        self.result = Result(
+            playbook=settings.playbook, decision="acted", event_id=event_id, incident_id=incident_id, subject=subject
+        )
         self.contained_ms: int | None = None
         logger.append_keys(incident_id=incident_id, playbook=settings.playbook)
 
@@ -144,8 +150,9 @@ class Run:
         return record
 
     def skip_step(self, name: str, target: str, reason: str) -> None:
-        self.result.steps.append(StepRecord(action=name, target=target, status="skipped", detail=reason,
-                                            started_at=now().isoformat()))  # fmt: skip
+        self.result.steps.append(
+            StepRecord(action=name, target=target, status="skipped", detail=reason, started_at=now().isoformat())
+        )
 
     # ------------------------------------------------------------------ endings
     def skip(self, reason: str) -> dict[str, Any]:
@@ -189,8 +196,9 @@ class Run:
             store.put_incident(self.settings, item)
         except (ClientError, BotoCoreError) as exc:
             logger.exception("could not record incident", extra={"error_code": error_code(exc)})
-            result.steps.append(StepRecord("record_incident", self.settings.incident_table, "failed",
-                                           error_code=error_code(exc)))  # fmt: skip
+            result.steps.append(
+                StepRecord("record_incident", self.settings.incident_table, "failed", error_code=error_code(exc))
+            )
         message = self._message(summary)
         try:
             result.notification_id = store.publish(
@@ -205,7 +213,7 @@ class Run:
         self._metrics()
         if self.failed:
             failed = ", ".join(f"{s.action} ({s.error_code})" for s in self.failed)
-            raise RemediationFailed(f"incident {self.incident_id}: failed steps: {failed}")
+            raise RemediationFailed(f"incident {self.incident_id}: failed steps: {failed}", result.to_dict())
         return result.to_dict()
 
     def _metrics(self) -> None:
@@ -235,5 +243,8 @@ class Run:
             for s in r.steps:
                 extra = f" [{s.error_code}]" if s.error_code else ""
                 lines.append(f"  - {s.action:<28} {s.status:<12} {s.target}{extra} {s.detail}".rstrip())
-        lines += ["", f"Release with: python -m release {self.incident_id}" if r.decision in ("acted", "partial") else ""]
+        lines += [
+            "",
+            f"Release with: python -m release {self.incident_id}" if r.decision in ("acted", "partial") else "",
+        ]
         return "\n".join(lines).rstrip() + "\n"

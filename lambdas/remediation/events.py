@@ -7,6 +7,7 @@ checked against AWS's formats before they reach an API call.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,11 +31,11 @@ class InvalidEvent(ValueError):
 class Reader:
     """Navigate a JSON document by path, with type checks that name the path on failure."""
 
-    def __init__(self, doc: Any, path: str = "") -> None:
+    def __init__(self, doc: Any, path: builtins.str = "") -> None:
         self.doc = doc
         self.path = path
 
-    def _get(self, key: str, required: bool) -> Any:
+    def _get(self, key: builtins.str, required: builtins.bool) -> Any:
         if not isinstance(self.doc, dict):
             raise InvalidEvent(f"{self.path or 'event'}: expected an object, got {type(self.doc).__name__}")
         if key not in self.doc or self.doc[key] is None:
@@ -43,10 +44,10 @@ class Reader:
             return None
         return self.doc[key]
 
-    def _join(self, key: str) -> str:
+    def _join(self, key: builtins.str) -> builtins.str:
         return f"{self.path}.{key}" if self.path else key
 
-    def obj(self, key: str, required: bool = True) -> Reader:
+    def obj(self, key: builtins.str, required: builtins.bool = True) -> Reader:
         value = self._get(key, required)
         if value is None:
             return Reader({}, self._join(key))
@@ -54,7 +55,9 @@ class Reader:
             raise InvalidEvent(f"{self._join(key)}: expected an object, got {type(value).__name__}")
         return Reader(value, self._join(key))
 
-    def str(self, key: str, required: bool = True, pattern: re.Pattern[str] | None = None) -> str:
+    def str(
+        self, key: builtins.str, required: builtins.bool = True, pattern: re.Pattern[builtins.str] | None = None
+    ) -> builtins.str:
         value = self._get(key, required)
         if value is None:
             return ""
@@ -66,7 +69,7 @@ class Reader:
             raise InvalidEvent(f"{self._join(key)}: {value[:80]!r} is not a valid value (expected {pattern.pattern})")
         return value
 
-    def num(self, key: str, required: bool = True) -> float:
+    def num(self, key: builtins.str, required: builtins.bool = True) -> float:
         value = self._get(key, required)
         if value is None:
             return 0.0
@@ -74,7 +77,7 @@ class Reader:
             raise InvalidEvent(f"{self._join(key)}: expected a number, got {type(value).__name__}")
         return float(value)
 
-    def bool(self, key: str, required: bool = True) -> bool:
+    def bool(self, key: builtins.str, required: builtins.bool = True) -> builtins.bool:
         value = self._get(key, required)
         if value is None:
             return False
@@ -84,7 +87,7 @@ class Reader:
             raise InvalidEvent(f"{self._join(key)}: expected a boolean, got {type(value).__name__}")
         return value
 
-    def time(self, key: str, required: bool = True) -> datetime | None:
+    def time(self, key: builtins.str, required: builtins.bool = True) -> datetime | None:
         value = self.str(key, required)
         if not value:
             return None
@@ -94,7 +97,7 @@ class Reader:
             raise InvalidEvent(f"{self._join(key)}: {value[:40]!r} is not an ISO-8601 time") from exc
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-    def list(self, key: str, required: bool = True) -> list[Any]:
+    def list(self, key: builtins.str, required: builtins.bool = True) -> builtins.list[Any]:
         value = self._get(key, required)
         if value is None:
             return []
@@ -122,7 +125,9 @@ class Envelope:
             raise InvalidEvent(f"source: {source[:60]!r} is not accepted here (expected {', '.join(sources)})")
         detail_type = root.str("detail-type")
         if detail_type not in detail_types:
-            raise InvalidEvent(f"detail-type: {detail_type[:60]!r} is not accepted (expected {', '.join(detail_types)})")
+            raise InvalidEvent(
+                f"detail-type: {detail_type[:60]!r} is not accepted (expected {', '.join(detail_types)})"
+            )
         env = Envelope(
             id=root.str("id", pattern=EVENT_ID),
             source=source,
@@ -203,9 +208,7 @@ class AccessKeyDetails:
             raise InvalidEvent(f"detail.resource.accessKeyDetails.userType: {user_type[:40]!r} is not a known type")
         key_id = details.str("accessKeyId", required=user_type == "IAMUser")
         if key_id and not ACCESS_KEY_ID.fullmatch(key_id):
-            raise InvalidEvent(
-                f"detail.resource.accessKeyDetails.accessKeyId: {key_id[:40]!r} is not an access key id"
-            )
+            raise InvalidEvent(f"detail.resource.accessKeyDetails.accessKeyId: {key_id[:40]!r} is not an access key id")
         return AccessKeyDetails(
             access_key_id=key_id,
             principal_id=details.str("principalId", required=False),

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["MetricUnit", "logger", "metrics", "tracing_enabled", "capture_method"]
+__all__ = ["MetricUnit", "capture_method", "logger", "metrics", "tracing_enabled"]
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "autoremediation")
 
@@ -38,11 +38,11 @@ def _tracer() -> Any:
 def capture_lambda_handler(fn: F) -> F:
     """Wrap a handler with Tracer only when tracing is on (decided at cold start)."""
     if tracing_enabled():
-        return _tracer().capture_lambda_handler(fn)  # type: ignore[no-any-return]
+        return _tracer().capture_lambda_handler(fn)
     return fn
 
 
 def capture_method(fn: F) -> F:
     if tracing_enabled():
-        return _tracer().capture_method(fn)  # type: ignore[no-any-return]
+        return _tracer().capture_method(fn)
     return fn

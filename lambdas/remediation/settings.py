@@ -42,9 +42,15 @@ class Settings:
 
 
 _REQUIRED = (
-    "PLAYBOOK", "MODE", "STACK_NAME", "NAME_PREFIX", "PROTECTED_TAG_KEY", "INCIDENT_TABLE",
-    "EVIDENCE_BUCKET", "TOPIC_ARN",
-)  # fmt: skip
+    "PLAYBOOK",
+    "MODE",
+    "STACK_NAME",
+    "NAME_PREFIX",
+    "PROTECTED_TAG_KEY",
+    "INCIDENT_TABLE",
+    "EVIDENCE_BUCKET",
+    "TOPIC_ARN",
+)
 
 
 def _json(env: Mapping[str, str], name: str, kind: type, default: Any) -> Any:

@@ -41,8 +41,9 @@ class CoreResources(Construct):
             )
         )
 
-        self.topic = sns.Topic(self, "Notifications", display_name="Auto-remediation", master_key=self.key,
-                               enforce_ssl=True)  # fmt: skip
+        self.topic = sns.Topic(
+            self, "Notifications", display_name="Auto-remediation", master_key=self.key, enforce_ssl=True
+        )
         for address in core.notification_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
 
@@ -83,10 +84,14 @@ class CoreResources(Construct):
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(core.evidence_retention_days),
-                                              noncurrent_version_expiration=Duration.days(30))],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(core.evidence_retention_days),
+                    noncurrent_version_expiration=Duration.days(30),
+                )
+            ],
             removal_policy=removal,
-        )  # fmt: skip
+        )
         self.evidence = s3.Bucket(
             self,
             "Evidence",
@@ -113,11 +118,12 @@ class CoreResources(Construct):
             self,
             "FailureQueueDepth",
             alarm_description="A remediation failed after Lambda's retries: see the on-failure queue",
-            metric=self.failure_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
-                                                                                   statistic="Maximum"),
+            metric=self.failure_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )  # fmt: skip
+        )
         depth.add_alarm_action(self.alarm_action)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnElement, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -36,18 +36,18 @@ WILDCARD_REASONS = {
 _ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 
 
-def _resource(token: str, core: CoreResources) -> list[str]:
-    if token == "@table":
+def _resource(ref: str, core: CoreResources) -> list[str]:
+    if ref == "@table":
         return [core.table.table_arn]
-    if token == "@evidence":
+    if ref == "@evidence":
         return [core.evidence.arn_for_objects("incidents/*")]
-    if token == "@topic":
+    if ref == "@topic":
         return [core.topic.topic_arn]
-    if token == "@key":
+    if ref == "@key":
         return [core.key.key_arn]
-    if token == "*":
+    if ref == "*":
         return ["*"]
-    return [Fn.sub(token)]
+    return [Fn.sub(ref)]
 
 
 class PlaybookFunction(Construct):
@@ -66,7 +66,7 @@ class PlaybookFunction(Construct):
         core: CoreResources,
         config: CoreConfig,
         description: str,
-        timeout: Duration = Duration.seconds(60),
+        timeout_seconds: int = 60,
         memory_size: int = 256,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -100,7 +100,7 @@ class PlaybookFunction(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=sorted(iam_actions),
-                    resources=[r for token in resources for r in _resource(token, core)],
+                    resources=[r for ref in resources for r in _resource(ref, core)],
                 )
             )
         self._acknowledge_wildcards(grouped, core)
@@ -136,7 +136,7 @@ class PlaybookFunction(Construct):
             role=self.role,
             layers=[layer],
             environment=environment,
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
             reserved_concurrent_executions=config.reserved_concurrency,
             log_group=self.log_group,
@@ -162,22 +162,30 @@ class PlaybookFunction(Construct):
         )
         errors.add_alarm_action(core.alarm_action)
 
-
     def _acknowledge_wildcards(self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources) -> None:
         """Acknowledge each wildcard the declared permissions need, with its specific reason."""
         policy = self.role.node.find_child("DefaultPolicy")
+        evidence_id = Stack.of(core).get_logical_id(cast(CfnElement, core.evidence.node.default_child))
         acks = []
         for resources, iam_actions in grouped.items():
-            for token in resources:
-                if token == "*":
-                    reason = (f"{', '.join(sorted(iam_actions))} support no resource-level permissions "
-                              "(Service Authorization Reference), so the resource must be *")  # fmt: skip
+            for ref in resources:
+                if ref == "*":
+                    reason = (
+                        f"{', '.join(sorted(iam_actions))} support no resource-level permissions "
+                        "(Service Authorization Reference), so the resource must be *"
+                    )
                     acks.append(Acknowledgment(id="AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason=reason))
-                elif token in WILDCARD_REASONS:
-                    rendered = (f"<{Stack.of(core).get_logical_id(core.evidence.node.default_child)}.Arn>/incidents/*"
-                                if token == "@evidence" else token.replace("${", "<").replace("}", ">"))  # fmt: skip
-                    acks.append(Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{rendered}]",
-                                               reason=WILDCARD_REASONS[token]))  # fmt: skip
+                elif ref in WILDCARD_REASONS:
+                    rendered = (
+                        f"<{evidence_id}.Arn>/incidents/*"
+                        if ref == "@evidence"
+                        else ref.replace("${", "<").replace("}", ">")
+                    )
+                    acks.append(
+                        Acknowledgment(
+                            id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{rendered}]", reason=WILDCARD_REASONS[ref]
+                        )
+                    )
         if acks:
             Validations.of(policy).acknowledge(*acks)
 

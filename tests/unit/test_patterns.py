@@ -239,12 +239,8 @@ def test_ruler_array_of_objects() -> None:
 
 def test_ruler_array_consistency() -> None:
     """Fields from different elements of one array must not be combined."""
-    assert matches(
-        {"employees": {"firstName": ["Anna"], "lastName": ["Smith"]}}, EMPLOYEES
-    )
-    assert not matches(
-        {"employees": {"firstName": ["Anna"], "lastName": ["Jones"]}}, EMPLOYEES
-    )
+    assert matches({"employees": {"firstName": ["Anna"], "lastName": ["Smith"]}}, EMPLOYEES)
+    assert not matches({"employees": {"firstName": ["Anna"], "lastName": ["Jones"]}}, EMPLOYEES)
 
 
 def test_ruler_multi_level_arrays() -> None:
@@ -259,9 +255,7 @@ def test_ruler_multi_level_arrays() -> None:
     }
     assert matches({"employees": {"firstName": ["Peter"]}}, event)
     assert matches({"employees": {"firstName": ["Anna"], "lastName": ["Smith"]}}, event)
-    assert not matches(
-        {"employees": {"firstName": ["Anna"], "lastName": ["Jones"]}}, event
-    )
+    assert not matches({"employees": {"firstName": ["Anna"], "lastName": ["Jones"]}}, event)
 
 
 GUARDDUTY_EC2_FINDING: dict[str, Any] = {
@@ -293,30 +287,18 @@ GUARDDUTY_EC2_FINDING: dict[str, Any] = {
 
 
 def test_nested_array_of_objects_match() -> None:
-    pattern = {
-        "detail": {
-            "resource": {"instanceDetails": {"networkInterfaces": {"vpcId": ["vpc-1"]}}}
-        }
-    }
+    pattern = {"detail": {"resource": {"instanceDetails": {"networkInterfaces": {"vpcId": ["vpc-1"]}}}}}
     assert matches(pattern, GUARDDUTY_EC2_FINDING)
-    miss = {
-        "detail": {
-            "resource": {"instanceDetails": {"networkInterfaces": {"vpcId": ["vpc-9"]}}}
-        }
-    }
+    miss = {"detail": {"resource": {"instanceDetails": {"networkInterfaces": {"vpcId": ["vpc-9"]}}}}}
     assert not matches(miss, GUARDDUTY_EC2_FINDING)
 
 
 def test_nested_array_of_objects_is_consistent_per_element() -> None:
     def eni(**fields: list[Any]) -> dict[str, Any]:
-        return {
-            "detail": {"resource": {"instanceDetails": {"networkInterfaces": fields}}}
-        }
+        return {"detail": {"resource": {"instanceDetails": {"networkInterfaces": fields}}}}
 
     assert matches(eni(vpcId=["vpc-1"], subnetId=["subnet-b"]), GUARDDUTY_EC2_FINDING)
-    assert not matches(
-        eni(vpcId=["vpc-1"], subnetId=["subnet-a"]), GUARDDUTY_EC2_FINDING
-    )
+    assert not matches(eni(vpcId=["vpc-1"], subnetId=["subnet-a"]), GUARDDUTY_EC2_FINDING)
 
 
 def test_arrays_inside_arrays_of_objects() -> None:
@@ -407,15 +389,9 @@ def test_doc_equals_ignore_case() -> None:
 
 def test_doc_wildcard() -> None:
     pattern = {"EventBusArn": [{"wildcard": "arn:aws:events:us-east-1:*:event-bus/*"}]}
-    assert matches(
-        pattern, {"EventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/prod"}
-    )
-    assert not matches(
-        pattern, {"EventBusArn": "arn:aws:events:us-west-2:123456789012:event-bus/prod"}
-    )
-    assert matches(
-        {"source": [{"wildcard": "Simple*Service"}]}, {"source": "SimpleQueueService"}
-    )
+    assert matches(pattern, {"EventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/prod"})
+    assert not matches(pattern, {"EventBusArn": "arn:aws:events:us-west-2:123456789012:event-bus/prod"})
+    assert matches({"source": [{"wildcard": "Simple*Service"}]}, {"source": "SimpleQueueService"})
 
 
 def test_wildcard_star_matches_empty_and_is_anchored() -> None:
@@ -500,9 +476,7 @@ def test_doc_anything_but_wildcard() -> None:
 
 def test_anything_but_does_not_match_missing_field() -> None:
     assert not matches({"detail": {"nope": [{"anything-but": "x"}]}}, RULER_SAMPLE)
-    assert not matches(
-        {"detail": {"nope": [{"anything-but": {"prefix": "x"}}]}}, RULER_SAMPLE
-    )
+    assert not matches({"detail": {"nope": [{"anything-but": {"prefix": "x"}}]}}, RULER_SAMPLE)
 
 
 def test_anything_but_matches_null_and_other_types() -> None:
@@ -602,9 +576,7 @@ def test_doc_exists_false() -> None:
     assert not matches(pattern, RULER_SAMPLE)
     doc_event = {
         "detail-type": ["EC2 Instance State-change Notification"],
-        "resources": [
-            "arn:aws:ec2:us-east-1:123456789012:instance/i-02ebd4584a2ebd341"
-        ],
+        "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-02ebd4584a2ebd341"],
         "detail": {"state": ["initializing", "running"]},
     }
     assert matches(pattern, doc_event)
@@ -618,9 +590,7 @@ def test_doc_exists_applies_to_leaf_nodes_only() -> None:
 
 
 def test_exists_true_matches_null_value() -> None:
-    assert matches(
-        {"detail": {"responseElements": [{"exists": True}]}}, AUTOSCALING_LAUNCH
-    )
+    assert matches({"detail": {"responseElements": [{"exists": True}]}}, AUTOSCALING_LAUNCH)
 
 
 def test_exists_false_with_missing_intermediate_keys() -> None:
@@ -707,9 +677,7 @@ def test_ruler_or_top_level() -> None:
             {"namespace": ["AWS/EC2", "AWS/ES"]},
         ],
     }
-    assert matches(
-        pattern, {"source": "aws.cloudwatch", "metricName": "CPUUtilization"}
-    )
+    assert matches(pattern, {"source": "aws.cloudwatch", "metricName": "CPUUtilization"})
     assert matches(pattern, {"source": "aws.cloudwatch", "namespace": "AWS/ES"})
     assert not matches(pattern, {"source": "aws.cloudwatch", "namespace": "AWS/S3"})
     assert not matches(pattern, {"source": "aws.ec2", "metricName": "CPUUtilization"})
@@ -720,12 +688,8 @@ def test_ruler_parallel_or_and_nested_or() -> None:
         "$or": [{"metricName": ["CPUUtilization"]}, {"namespace": ["AWS/EC2"]}],
         "detail": {"$or": [{"source": ["aws.cloudwatch"]}, {"detail-type": ["Alarm"]}]},
     }
-    assert matches(
-        parallel, {"namespace": "AWS/EC2", "detail": {"detail-type": "Alarm"}}
-    )
-    assert not matches(
-        parallel, {"namespace": "AWS/EC2", "detail": {"source": "aws.ec2"}}
-    )
+    assert matches(parallel, {"namespace": "AWS/EC2", "detail": {"detail-type": "Alarm"}})
+    assert not matches(parallel, {"namespace": "AWS/EC2", "detail": {"source": "aws.ec2"}})
 
     nested = {
         "source": ["aws.cloudwatch"],
@@ -773,9 +737,7 @@ def test_doc_complex_example() -> None:
     }
     assert matches(pattern, RULER_SAMPLE)
     assert not matches(pattern, {**RULER_SAMPLE, "time": "2017-10-03T00:00:00Z"})
-    assert not matches(
-        pattern, _with_detail(RULER_SAMPLE, **{"source-ip": "192.168.0.1"})
-    )
+    assert not matches(pattern, _with_detail(RULER_SAMPLE, **{"source-ip": "192.168.0.1"}))
 
 
 GUARDDUTY_PATTERN: dict[str, Any] = {
@@ -792,9 +754,7 @@ GUARDDUTY_PATTERN: dict[str, Any] = {
 }
 
 
-def _guardduty_finding(
-    finding_type: str, severity: float, resource_type: str
-) -> dict[str, Any]:
+def _guardduty_finding(finding_type: str, severity: float, resource_type: str) -> dict[str, Any]:
     return {
         "version": "0",
         "id": "c8c4daa7-a20c-2f03-0070-b7393dd542ad",
@@ -839,17 +799,13 @@ def _guardduty_finding(
         ("UnauthorizedAccess:IAMUser/MaliciousIPCaller", 8, "Instance", False),
     ],
 )
-def test_guardduty_pattern(
-    finding_type: str, severity: float, resource_type: str, expected: bool
-) -> None:
+def test_guardduty_pattern(finding_type: str, severity: float, resource_type: str, expected: bool) -> None:
     event = _guardduty_finding(finding_type, severity, resource_type)
     assert matches(GUARDDUTY_PATTERN, event) is expected
 
 
 def test_guardduty_wrong_source() -> None:
-    event = _guardduty_finding(
-        "UnauthorizedAccess:IAMUser/MaliciousIPCaller", 8, "AccessKey"
-    )
+    event = _guardduty_finding("UnauthorizedAccess:IAMUser/MaliciousIPCaller", 8, "AccessKey")
     event["source"] = "custom.guardduty"
     assert not matches(GUARDDUTY_PATTERN, event)
 

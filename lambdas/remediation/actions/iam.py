@@ -42,7 +42,7 @@ def _code(exc: ClientError) -> str:
 
 def _keys(user: str) -> list[dict[str, Any]]:
     pages = clients.iam().get_paginator("list_access_keys").paginate(UserName=user)
-    return [k for page in pages for k in page["AccessKeyMetadata"]]
+    return [dict(k) for page in pages for k in page["AccessKeyMetadata"]]
 
 
 @action(
@@ -54,11 +54,11 @@ def _keys(user: str) -> list[dict[str, Any]]:
 def inspect_principal(run: Run, *, kind: str, name: str) -> Outcome:
     iam = clients.iam()
     if kind == "user":
-        tags = iam.list_user_tags(UserName=name).get("Tags", [])
-        return Outcome(detail=f"{len(tags)} tag(s)", data={"tags": {t["Key"]: t["Value"] for t in tags}, "path": ""})
+        user_tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name).get("Tags", [])}
+        return Outcome(detail=f"{len(user_tags)} tag(s)", data={"tags": user_tags, "path": ""})
     role = iam.get_role(RoleName=name)["Role"]
-    tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
-    return Outcome(detail=f"path {role.get('Path', '/')}", data={"tags": tags, "path": role.get("Path", "/")})
+    role_tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+    return Outcome(detail=f"path {role.get('Path', '/')}", data={"tags": role_tags, "path": role.get("Path", "/")})
 
 
 def _set_key_inactive(user: str, key_id: str) -> Outcome:
@@ -109,8 +109,12 @@ def deactivate_all_access_keys(run: Run, *, user: str) -> Outcome:
         if status == "Active":
             _set_key_inactive(user, key_id)
             changed.append(key_id)
-    return Outcome(status="succeeded" if changed else "already_done", detail=f"deactivated {changed or 'none'}",
-                   before=before, after={k["AccessKeyId"]: k["Status"] for k in _keys(user)})  # fmt: skip
+    return Outcome(
+        status="succeeded" if changed else "already_done",
+        detail=f"deactivated {changed or 'none'}",
+        before=before,
+        after={k["AccessKeyId"]: k["Status"] for k in _keys(user)},
+    )
 
 
 def _put_inline(run: Run, kind: str, name: str, policy_name: str, document: dict[str, Any]) -> Outcome:
@@ -178,38 +182,54 @@ def revoke_sessions(run: Run, *, kind: str, name: str) -> Outcome:
     permissions=(
         Permission(
             (
-                "iam:GetUser", "iam:ListAttachedUserPolicies", "iam:ListUserPolicies", "iam:GetUserPolicy",
-                "iam:ListGroupsForUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile",
-                "iam:ListMFADevices", "iam:ListUserTags",
+                "iam:GetUser",
+                "iam:ListAttachedUserPolicies",
+                "iam:ListUserPolicies",
+                "iam:GetUserPolicy",
+                "iam:ListGroupsForUser",
+                "iam:ListAccessKeys",
+                "iam:GetAccessKeyLastUsed",
+                "iam:GetLoginProfile",
+                "iam:ListMFADevices",
+                "iam:ListUserTags",
             ),
             USERS,
         ),
     ),
     description="write the user's before-state (policies with documents, groups, keys, login) to the evidence bucket",
     mutating=False,
-)  # fmt: skip
+)
 def capture_user_state(run: Run, *, user: str) -> Outcome:
     iam = clients.iam()
     info = iam.get_user(UserName=user)["User"]
-    attached = [p for page in iam.get_paginator("list_attached_user_policies").paginate(UserName=user)
-                for p in page["AttachedPolicies"]]  # fmt: skip
-    inline_names = [n for page in iam.get_paginator("list_user_policies").paginate(UserName=user)
-                    for n in page["PolicyNames"]]  # fmt: skip
+    attached = [
+        p
+        for page in iam.get_paginator("list_attached_user_policies").paginate(UserName=user)
+        for p in page["AttachedPolicies"]
+    ]
+    inline_names = [
+        n for page in iam.get_paginator("list_user_policies").paginate(UserName=user) for n in page["PolicyNames"]
+    ]
     inline = {}
     for policy in inline_names:
         document = iam.get_user_policy(UserName=user, PolicyName=policy)["PolicyDocument"]
         inline[policy] = document
-    groups = [g["GroupName"] for page in iam.get_paginator("list_groups_for_user").paginate(UserName=user)
-              for g in page["Groups"]]  # fmt: skip
+    groups = [
+        g["GroupName"]
+        for page in iam.get_paginator("list_groups_for_user").paginate(UserName=user)
+        for g in page["Groups"]
+    ]
     keys = []
     for key in _keys(user):
         try:
-            last = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
+            last: dict[str, Any] = dict(
+                iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
+            )
         except ClientError:
             last = {}
         keys.append({**key, "LastUsed": last})
     try:
-        login: dict[str, Any] | None = iam.get_login_profile(UserName=user)["LoginProfile"]
+        login: dict[str, Any] | None = dict(iam.get_login_profile(UserName=user)["LoginProfile"])
     except ClientError as exc:
         if _code(exc) != "NoSuchEntity":
             raise
@@ -227,10 +247,12 @@ def capture_user_state(run: Run, *, user: str) -> Outcome:
         "tags": iam.list_user_tags(UserName=user).get("Tags", []),
         "captured_at": now(),
     }
-    key = store.put_evidence(run.settings, run.incident_id, "user-before-state", state)
-    summary = (f"{len(attached)} managed, {len(inline)} inline polic(ies), {len(groups)} group(s), "
-               f"{len(keys)} key(s), login {'yes' if login else 'no'} -> s3://{run.settings.evidence_bucket}/{key}")  # fmt: skip
-    return Outcome(detail=summary, data={"user_state": state, "user_state_key": key})
+    evidence_key = store.put_evidence(run.settings, run.incident_id, "user-before-state", state)
+    summary = (
+        f"{len(attached)} managed, {len(inline)} inline polic(ies), {len(groups)} group(s), "
+        f"{len(keys)} key(s), login {'yes' if login else 'no'} -> s3://{run.settings.evidence_bucket}/{evidence_key}"
+    )
+    return Outcome(detail=summary, data={"user_state": state, "user_state_key": evidence_key})
 
 
 def _require_state(run: Run) -> dict[str, Any]:
@@ -258,7 +280,9 @@ def detach_managed_policies(run: Run, *, user: str) -> Outcome:
     left = iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
     if left:
         raise ActionFailed(f"still attached: {[p['PolicyArn'] for p in left]}")
-    return Outcome(status="succeeded" if arns else "already_done", detail=f"detached {len(arns)}", before=arns, after=[])
+    return Outcome(
+        status="succeeded" if arns else "already_done", detail=f"detached {len(arns)}", before=arns, after=[]
+    )
 
 
 @action(
@@ -280,16 +304,19 @@ def delete_inline_policies(run: Run, *, user: str) -> Outcome:
     left = [n for n in iam.list_user_policies(UserName=user)["PolicyNames"] if n not in ours]
     if left:
         raise ActionFailed(f"inline policies remain: {left}")
-    return Outcome(status="succeeded" if names else "already_done", detail=f"deleted {names or 'none'}",
-                   before=names, after=[])  # fmt: skip
+    return Outcome(
+        status="succeeded" if names else "already_done", detail=f"deleted {names or 'none'}", before=names, after=[]
+    )
 
 
 @action(
     "remove_from_groups",
-    permissions=(Permission(("iam:RemoveUserFromGroup",), (*USERS, "arn:${AWS::Partition}:iam::${AWS::AccountId}:group/*")),
-                 Permission(("iam:ListGroupsForUser",), USERS)),
+    permissions=(
+        Permission(("iam:RemoveUserFromGroup",), (*USERS, "arn:${AWS::Partition}:iam::${AWS::AccountId}:group/*")),
+        Permission(("iam:ListGroupsForUser",), USERS),
+    ),
     description="remove the user from its groups (recorded in the before-state)",
-)  # fmt: skip
+)
 def remove_from_groups(run: Run, *, user: str) -> Outcome:
     state = _require_state(run)
     iam = clients.iam()
@@ -302,8 +329,12 @@ def remove_from_groups(run: Run, *, user: str) -> Outcome:
     left = [g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]]
     if left:
         raise ActionFailed(f"still in groups: {left}")
-    return Outcome(status="succeeded" if state["groups"] else "already_done",
-                   detail=f"removed from {state['groups'] or 'no groups'}", before=state["groups"], after=[])  # fmt: skip
+    return Outcome(
+        status="succeeded" if state["groups"] else "already_done",
+        detail=f"removed from {state['groups'] or 'no groups'}",
+        before=state["groups"],
+        after=[],
+    )
 
 
 @action(
@@ -338,31 +369,37 @@ def delete_login_profile(run: Run, *, user: str) -> Outcome:
 def lookup_cloudtrail(run: Run, *, key_id: str, since: datetime) -> Outcome:
     events: list[dict[str, Any]] = []
     try:
-        pages = clients.cloudtrail().get_paginator("lookup_events").paginate(
-            LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}],
-            StartTime=since,
-            EndTime=now(),
-            PaginationConfig={"MaxItems": 500},
+        pages = (
+            clients.cloudtrail()
+            .get_paginator("lookup_events")
+            .paginate(
+                LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key_id}],
+                StartTime=since,
+                EndTime=now(),
+                PaginationConfig={"MaxItems": 500},
+            )
         )
         for page in pages:
-            events.extend(page.get("Events", []))
+            events.extend(dict(e) for e in page.get("Events", []))
     except (ClientError, BotoCoreError, NotImplementedError) as exc:
         # Evidence, not containment: an unavailable API is reported, never fatal.
         raise NotApplicable(f"CloudTrail lookup unavailable: {str(exc)[:200]}") from exc
-    key = store.put_evidence(run.settings, run.incident_id, "cloudtrail-events", {"access_key_id": key_id,
-                             "since": since, "events": events})  # fmt: skip
+    key = store.put_evidence(
+        run.settings, run.incident_id, "cloudtrail-events", {"access_key_id": key_id, "since": since, "events": events}
+    )
     return Outcome(detail=f"{len(events)} event(s) -> {key}")
 
 
 @action(
     "recheck_new_credentials",
     permissions=(
-        Permission(("iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetLoginProfile", "iam:DeleteLoginProfile"),
-                   USERS),
+        Permission(
+            ("iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetLoginProfile", "iam:DeleteLoginProfile"), USERS
+        ),
     ),
     description="after IAM's propagation window, contain keys and console logins created since the finding",
     containment=True,
-)  # fmt: skip
+)
 def recheck_new_credentials(run: Run, *, user: str, since: datetime, wait_seconds: float) -> Outcome:
     """Attackers create a second key while the first is being contained; catch it."""
     from remediation import engine

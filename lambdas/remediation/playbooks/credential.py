@@ -19,10 +19,18 @@ from remediation.settings import Settings
 
 # Steps that work on an IAM user, and the keyword arguments they take.
 USER_STEPS = {
-    "deactivate_access_key", "deactivate_all_access_keys", "attach_quarantine_policy", "revoke_sessions",
-    "capture_user_state", "detach_managed_policies", "delete_inline_policies", "remove_from_groups",
-    "delete_login_profile", "lookup_cloudtrail", "recheck_new_credentials",
-}  # fmt: skip
+    "deactivate_access_key",
+    "deactivate_all_access_keys",
+    "attach_quarantine_policy",
+    "revoke_sessions",
+    "capture_user_state",
+    "detach_managed_policies",
+    "delete_inline_policies",
+    "remove_from_groups",
+    "delete_login_profile",
+    "lookup_cloudtrail",
+    "recheck_new_credentials",
+}
 
 
 def steps_for(settings: Settings, finding_type: str) -> list[str]:
@@ -49,8 +57,14 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
         arn = f"arn:{partition}:iam::{account}:root"
     else:
         arn = f"arn:{partition}:sts::{account}:federated-user/{key.user_name}"
-    subject = {"principal": arn, "user_type": key.user_type, "access_key_id": key.access_key_id,
-               "finding_type": finding.type, "severity": finding.severity, "finding_id": finding.id}  # fmt: skip
+    subject = {
+        "principal": arn,
+        "user_type": key.user_type,
+        "access_key_id": key.access_key_id,
+        "finding_type": finding.type,
+        "severity": finding.severity,
+        "finding_id": finding.id,
+    }
     run = Run(
         settings,
         event_id=finding.envelope.id,
@@ -117,9 +131,12 @@ def _contain_user(
         "remove_from_groups": {"user": user},
         "delete_login_profile": {"user": user},
         "lookup_cloudtrail": {"key_id": key.access_key_id, "since": lookback},
-        "recheck_new_credentials": {"user": user, "since": since,
-                                    "wait_seconds": float(settings.option("recheck_seconds"))},
-    }  # fmt: skip
+        "recheck_new_credentials": {
+            "user": user,
+            "since": since,
+            "wait_seconds": float(settings.option("recheck_seconds")),
+        },
+    }
     for name in steps_for(settings, finding.type):
         target = key.access_key_id if name in ("deactivate_access_key", "lookup_cloudtrail") else arn
         run.step(name, target, **arguments[name])

@@ -1,0 +1,51 @@
+# Targets a newcomer can guess. `make demo` and `make test` set everything up from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup demo test lint format synth deploy destroy bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+synth: setup  ## synthesize with the real CDK CLI (runs cdk-nag; fails on unacknowledged findings)
+	$(CDK) synth --quiet
+
+demo: synth  ## the main job: synth, then a simulated incident through the synthesized rules
+	$(PY) -m gameday replay tests/events/guardduty/credential_user_high.json --seed
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy app.py stacks lambdas gameday
+	$(PY) app.py >/dev/null
+	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out/AutoRemediation.template.json
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup lint  ## the whole suite: lint, type checks, unit, infra, e2e
+	$(PY) -m pytest -n 2 --dist loadfile
+
+deploy: synth  ## deploy to the account of your current AWS credentials
+	$(CDK) deploy --require-approval broadening
+
+destroy: setup
+	$(CDK) destroy
+
+clean:
+	rm -rf cdk.out .gameday-cache .pytest_cache .mypy_cache .ruff_cache reports
