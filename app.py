@@ -44,11 +44,9 @@ def build_app(
     merged = {**(context or {}), **(overrides or {})}
     app = cdk.App(context=merged or None, outdir=outdir)
     config = parse_context(app.node.get_all_context())
-    env = None
-    if os.environ.get("CDK_DEFAULT_ACCOUNT"):
-        env = cdk.Environment(account=os.environ["CDK_DEFAULT_ACCOUNT"], region=os.environ.get("CDK_DEFAULT_REGION"))
+    # Environment-agnostic on purpose: one template for any account, region and partition.
     stack = RemediationStack(
-        app, STACK_NAME, config=config, env=env, description="Event-driven auto-remediation of AWS security incidents"
+        app, STACK_NAME, config=config, description="Event-driven auto-remediation of AWS security incidents"
     )
     cdk.Tags.of(stack).add("app", "autoremediation")
     if nag:
