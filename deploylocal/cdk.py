@@ -82,7 +82,7 @@ class Cdk:
         log = self.logdir / f"{name}.log"
         started = time.perf_counter()
         with open(log, "wb") as handle:
-            handle.write(("$ " + " ".join(argv[0:1] + [a for a in argv[1:]]) + "\n").encode())
+            handle.write(("$ " + " ".join(argv) + "\n").encode())
             handle.flush()
             try:
                 code = subprocess.run(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,  # noqa: S603

@@ -9,16 +9,25 @@ moto really holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
+FIXES = (
+    "AWS::KMS::Key: Tags passed to moto's KMS tagger as TagKey/TagValue",
+    "AWS::KMS::Key: KeyPolicy serialized to JSON text before moto stores it",
+)
 
-def apply_fixes() -> list[str]:
-    """Patch moto in this process; return a line per fix, for the run log."""
+
+@contextlib.contextmanager
+def moto_fixes() -> Iterator[tuple[str, ...]]:
+    """Patch moto in this process while the block runs; yields a line per fix."""
     from moto.kms.models import Key
 
-    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    saved = Key.__dict__["create_from_cloudformation_json"]
+    original = saved.__func__
 
     def create_key(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
         props = dict(cloudformation_json.get("Properties", {}))
@@ -32,18 +41,19 @@ def apply_fixes() -> list[str]:
         return original(cls, resource_name, {**cloudformation_json, "Properties": props}, *args, **kwargs)
 
     Key.create_from_cloudformation_json = classmethod(create_key)  # type: ignore[method-assign,assignment]
-    return [
-        "AWS::KMS::Key: Tags passed to moto's KMS tagger as TagKey/TagValue",
-        "AWS::KMS::Key: KeyPolicy serialized to JSON text before moto stores it",
-    ]
+    try:
+        yield FIXES
+    finally:
+        Key.create_from_cloudformation_json = saved  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:
-    for line in apply_fixes():
-        print(f"deploylocal: moto fix: {line}", file=sys.stderr, flush=True)
     from moto.server import main as moto_main
 
-    moto_main(argv if argv is not None else sys.argv[1:])
+    with moto_fixes() as fixes:
+        for line in fixes:
+            print(f"deploylocal: moto fix: {line}", file=sys.stderr, flush=True)
+        moto_main(argv if argv is not None else sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ rehearsal exercises exactly what was deployed, not what the template says.
     results = stack.dispatch(event)   # same shape as Simulation.dispatch
 
 A scenario runner can take `stack.dispatch` (any `Callable[[event], list[result]]`).
+`endpoint_url=None` reads the account boto3's default endpoints point at.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -67,14 +69,14 @@ class DeployedFunction:
 class DeployedStack:
     """A deployed stack read back through `endpoint_url`; dispatches events like the simulator."""
 
-    def __init__(self, stack_name: str = "AutoRemediation", *, endpoint_url: str,
+    def __init__(self, stack_name: str = "AutoRemediation", *, endpoint_url: str | None,
                  region: str = account.REGION) -> None:  # fmt: skip
         self.stack_name = stack_name
         self.endpoint_url = endpoint_url
         self.region = region
-        self._session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
-        )
+        # An emulator takes any credentials: fake ones, so nothing can reach a real account.
+        fake = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if endpoint_url else {}
+        self._session = boto3.session.Session(region_name=region, **fake)
         stacks = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
         status = stacks[0]["StackStatus"]
         if not status.endswith("_COMPLETE") or status.startswith(("DELETE", "ROLLBACK")):
@@ -180,14 +182,15 @@ class DeployedStack:
             os.environ.update({
                 "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_LAMBDA_FUNCTION_NAME": fn.name,
-                "POWERTOOLS_DEV": "false",
+                "AWS_LAMBDA_FUNCTION_NAME": fn.name, "POWERTOOLS_DEV": "false",
             })  # fmt: skip
+            if self.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
             os.environ.update(fn.environment)
             settings.reset()
             clients.reset()
             handler = getattr(importlib.import_module(module_name), attr)
-            with contextlib.redirect_stdout(output):
+            with contextlib.redirect_stdout(output), _logs_to(output):
                 entry["result"] = handler(event, FakeContext(function_name=fn.name))
         except Exception as exc:  # reported as Lambda would: the error and its type
             entry["error"] = {"type": type(exc).__name__, "message": str(exc),
@@ -201,3 +204,20 @@ class DeployedStack:
         entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
         entry["logs"] = [_parse(line) for line in output.getvalue().splitlines() if line.strip()]
         return dict(json.loads(json.dumps(entry, default=str)))
+
+
+@contextlib.contextmanager
+def _logs_to(stream: io.StringIO) -> Iterator[None]:
+    """Point the Powertools logger's handler at `stream` (it holds the stdout of its import time)."""
+    from remediation.observability import logger
+
+    handler = getattr(logger, "registered_handler", None)
+    if not isinstance(handler, logging.StreamHandler):
+        yield
+        return
+    previous = handler.setStream(stream)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            handler.setStream(previous)
