@@ -75,8 +75,8 @@ class DeployedStack:
         self.endpoint_url = endpoint_url
         self.region = region
         # An emulator takes any credentials: fake ones, so nothing can reach a real account.
-        fake = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if endpoint_url else {}
-        self._session = boto3.session.Session(region_name=region, **fake)
+        fake = "testing" if endpoint_url else None
+        self._session = boto3.session.Session(aws_access_key_id=fake, aws_secret_access_key=fake, region_name=region)
         stacks = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
         status = stacks[0]["StackStatus"]
         if not status.endswith("_COMPLETE") or status.startswith(("DELETE", "ROLLBACK")):
