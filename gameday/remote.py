@@ -1,0 +1,223 @@
+"""Game days against a DEPLOYED stack: rules and environments read back from the account.
+
+`gameday.simulator.Simulation` routes events through the synthesized template. A
+`DeployedStack` does the same through what CloudFormation actually created behind an
+endpoint (the deploy-local emulator): the rules' patterns and targets come from
+EventBridge (`describe_rule`, `list_targets_by_rule`), each function's handler and
+environment from Lambda (`get_function_configuration`), and the handler then runs
+in-process with every AWS call sent to the same endpoint (`AWS_ENDPOINT_URL`). So a
+rehearsal exercises exactly what was deployed, not what the template says.
+
+    stack = DeployedStack("AutoRemediation", endpoint_url="http://127.0.0.1:4566")
+    results = stack.dispatch(event)   # same shape as Simulation.dispatch
+
+A scenario runner can take `stack.dispatch` (any `Callable[[event], list[result]]`).
+`endpoint_url=None` reads the account boto3's default endpoints point at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import boto3
+
+from gameday import account
+from gameday.patterns import matches
+from gameday.simulator import LAMBDAS, FakeContext, _parse
+
+Dispatch = Callable[[dict[str, Any]], list[dict[str, Any]]]
+"""What a scenario runner needs: route one event, get one result per function invocation."""
+
+
+class StackNotDeployed(RuntimeError):
+    """The stack does not exist (or is not in a complete state) behind the endpoint."""
+
+
+@dataclass(frozen=True)
+class DeployedRule:
+    logical_id: str
+    name: str
+    arn: str
+    pattern: dict[str, Any]
+    enabled: bool
+    targets: tuple[str, ...]  # logical ids of the stack's functions the rule targets
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    role: str
+    environment: dict[str, str]
+
+
+class DeployedStack:
+    """A deployed stack read back through `endpoint_url`; dispatches events like the simulator."""
+
+    def __init__(self, stack_name: str = "AutoRemediation", *, endpoint_url: str | None,
+                 region: str = account.REGION) -> None:  # fmt: skip
+        self.stack_name = stack_name
+        self.endpoint_url = endpoint_url
+        self.region = region
+        # An emulator takes any credentials: fake ones, so nothing can reach a real account.
+        fake = "testing" if endpoint_url else None
+        self._session = boto3.session.Session(aws_access_key_id=fake, aws_secret_access_key=fake, region_name=region)
+        stacks = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        status = stacks[0]["StackStatus"]
+        if not status.endswith("_COMPLETE") or status.startswith(("DELETE", "ROLLBACK")):
+            raise StackNotDeployed(f"stack {stack_name} is {status}")
+        self.status = status
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    # ------------------------------------------------------------------ what was deployed
+
+    @cached_property
+    def resources(self) -> dict[str, dict[str, str]]:
+        """logical id -> {type, physical_id, status} for every resource CloudFormation created."""
+        out = {}
+        paginator = self.client("cloudformation").get_paginator("list_stack_resources")
+        for page in paginator.paginate(StackName=self.stack_name):
+            for summary in page["StackResourceSummaries"]:
+                logical_id = summary.get("LogicalResourceId")
+                if logical_id:  # moto lists the resource types it skipped with empty fields
+                    out[logical_id] = {"type": summary["ResourceType"],
+                                       "physical_id": summary.get("PhysicalResourceId") or "",
+                                       "status": summary.get("ResourceStatus", "")}  # fmt: skip
+        return out
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.resources[logical_id]["physical_id"]
+
+    def resource(self, logical_prefix: str) -> str:
+        """Physical id of the resource whose logical id starts with `logical_prefix`."""
+        for logical_id, info in sorted(self.resources.items()):
+            if logical_id.startswith(logical_prefix):
+                return info["physical_id"]
+        raise KeyError(logical_prefix)
+
+    def of_type(self, resource_type: str) -> dict[str, str]:
+        return {lid: r["physical_id"] for lid, r in self.resources.items() if r["type"] == resource_type}
+
+    @cached_property
+    def functions(self) -> dict[str, DeployedFunction]:
+        lam = self.client("lambda")
+        out = {}
+        for logical_id, name in self.of_type("AWS::Lambda::Function").items():
+            conf = lam.get_function_configuration(FunctionName=name)
+            out[logical_id] = DeployedFunction(
+                logical_id=logical_id, name=conf["FunctionName"], arn=conf["FunctionArn"], handler=conf["Handler"],
+                runtime=conf.get("Runtime", ""), role=conf["Role"],
+                environment=dict(conf.get("Environment", {}).get("Variables", {})),
+            )  # fmt: skip
+        return out
+
+    @cached_property
+    def rules(self) -> list[DeployedRule]:
+        events = self.client("events")
+        by_arn = {fn.arn: lid for lid, fn in self.functions.items()}
+        out = []
+        for logical_id, name in sorted(self.of_type("AWS::Events::Rule").items()):
+            rule = events.describe_rule(Name=name)
+            if "EventPattern" not in rule:
+                continue  # scheduled rules fire on a clock, not on events
+            targets = []
+            for page in events.get_paginator("list_targets_by_rule").paginate(Rule=name):
+                targets += [by_arn[t["Arn"]] for t in page["Targets"] if t["Arn"] in by_arn]
+            out.append(DeployedRule(logical_id, name, rule["Arn"], json.loads(rule["EventPattern"]),
+                                    rule.get("State", "ENABLED") == "ENABLED", tuple(targets)))  # fmt: skip
+        return out
+
+    def environment(self, function_id: str) -> dict[str, str]:
+        return dict(self.functions[function_id].environment)
+
+    # ------------------------------------------------------------------ rehearsal
+
+    def dispatch(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Route `event` through the deployed rules; one entry per function invocation.
+
+        Entries are shaped like `Simulation.dispatch`'s: {rule, function, playbook,
+        result, error?, logs, duration_ms}, with the stack's logical ids.
+        """
+        results = []
+        for rule in self.rules:
+            if not rule.enabled or not matches(rule.pattern, event):
+                continue
+            for function_id in rule.targets:
+                results.append(self.invoke(function_id, event, rule=rule.logical_id))
+        return results
+
+    def invoke(self, function_id: str, event: Any, *, rule: str = "") -> dict[str, Any]:
+        """Run one deployed function's handler in-process with its deployed environment."""
+        fn = self.functions[function_id]
+        module_name, _, attr = fn.handler.rpartition(".")
+        saved = dict(os.environ)
+        output = io.StringIO()
+        entry: dict[str, Any] = {"rule": rule, "function": function_id,
+                                 "playbook": fn.environment.get("PLAYBOOK", "")}  # fmt: skip
+        started = time.perf_counter()
+        if str(LAMBDAS) not in sys.path:
+            sys.path.insert(0, str(LAMBDAS))
+        from remediation import clients, settings  # the runtime, as packaged in the asset
+
+        try:
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+                os.environ.pop(name, None)
+            os.environ.update({
+                "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_LAMBDA_FUNCTION_NAME": fn.name, "POWERTOOLS_DEV": "false",
+            })  # fmt: skip
+            if self.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+            os.environ.update(fn.environment)
+            settings.reset()
+            clients.reset()
+            handler = getattr(importlib.import_module(module_name), attr)
+            with contextlib.redirect_stdout(output), _logs_to(output):
+                entry["result"] = handler(event, FakeContext(function_name=fn.name))
+        except Exception as exc:  # reported as Lambda would: the error and its type
+            entry["error"] = {"type": type(exc).__name__, "message": str(exc),
+                              "trace": traceback.format_exc(limit=6)}  # fmt: skip
+            entry["result"] = getattr(exc, "result", None)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            settings.reset()
+            clients.reset()  # clients built for the endpoint must not leak into later in-process runs
+        entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        entry["logs"] = [_parse(line) for line in output.getvalue().splitlines() if line.strip()]
+        return dict(json.loads(json.dumps(entry, default=str)))
+
+
+@contextlib.contextmanager
+def _logs_to(stream: io.StringIO) -> Iterator[None]:
+    """Point the Powertools logger's handler at `stream` (it holds the stdout of its import time)."""
+    from remediation.observability import logger
+
+    handler = getattr(logger, "registered_handler", None)
+    if not isinstance(handler, logging.StreamHandler):
+        yield
+        return
+    previous = handler.setStream(stream)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            handler.setStream(previous)
