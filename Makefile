@@ -7,7 +7,7 @@ CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup demo test lint format synth deploy destroy bench clean
+.PHONY: setup demo test lint format synth deploy destroy deploy-local test-integration bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ demo: synth  ## the main job: synth, then a simulated incident through the synth
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app.py stacks lambdas gameday
+	$(VENV)/bin/mypy app.py stacks lambdas gameday deploylocal
 	$(PY) app.py >/dev/null
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out/AutoRemediation.template.json
 
@@ -38,8 +38,14 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint  ## the whole suite: lint, type checks, unit, infra, e2e
+test: setup lint  ## the whole suite: lint, type checks, unit, infra, e2e, and the local deployment
 	$(PY) -m pytest -n 2 --dist loadfile
+
+test-integration: setup  ## only the deployment into the local emulator (moto server + real CDK CLI)
+	$(PY) -m pytest tests/integration -m integration -q
+
+deploy-local: setup  ## bootstrap, deploy, verify, rehearse, update, diff, destroy against moto on loopback
+	$(PY) -m deploylocal run
 
 deploy: synth  ## deploy to the account of your current AWS credentials
 	$(CDK) deploy --require-approval broadening
