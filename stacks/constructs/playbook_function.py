@@ -32,11 +32,19 @@ WILDCARD_REASONS = {
     "arn:${AWS::Partition}:iam::${AWS::AccountId}:group/*": "a compromised user is removed from the groups it "
     "belongs to, unknown at deploy time; only iam:RemoveUserFromGroup is granted on groups",
     "@evidence": "each incident writes its evidence under its own key below incidents/ in the evidence bucket",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*": "the health playbook reboots or stops "
+    "and starts whichever monitored instance's alarm fired, unknown at deploy time; scoped to this account and "
+    "region's instances and to the declared actions",
+    "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*":
+    "an impaired instance is marked Unhealthy in whichever Auto Scaling group it belongs to; only "
+    "autoscaling:SetInstanceHealth is granted on groups",
+    "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${NamePrefix}-i-*": "the per-instance "
+    "alarms are created as instances start; scoped to alarm names carrying this stack's prefix",
 }
 _ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 
 
-def _resource(token: str, core: CoreResources) -> list[str]:
+def _resource(token: str, core: CoreResources, name_prefix: str = "") -> list[str]:
     if token == "@table":
         return [core.table.table_arn]
     if token == "@evidence":
@@ -47,7 +55,7 @@ def _resource(token: str, core: CoreResources) -> list[str]:
         return [core.key.key_arn]
     if token == "*":
         return ["*"]
-    return [Fn.sub(token)]
+    return [Fn.sub(token.replace("${NamePrefix}", name_prefix))]
 
 
 class PlaybookFunction(Construct):
@@ -100,10 +108,10 @@ class PlaybookFunction(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=sorted(iam_actions),
-                    resources=[r for token in resources for r in _resource(token, core)],
+                    resources=[r for token in resources for r in _resource(token, core, config.name_prefix)],
                 )
             )
-        self._acknowledge_wildcards(grouped, core)
+        self._acknowledge_wildcards(grouped, core, config.name_prefix)
 
         environment = {
             "PLAYBOOK": playbook,
@@ -163,7 +171,9 @@ class PlaybookFunction(Construct):
         errors.add_alarm_action(core.alarm_action)
 
 
-    def _acknowledge_wildcards(self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources) -> None:
+    def _acknowledge_wildcards(
+        self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources, name_prefix: str = ""
+    ) -> None:
         """Acknowledge each wildcard the declared permissions need, with its specific reason."""
         policy = self.role.node.find_child("DefaultPolicy")
         acks = []
@@ -174,8 +184,9 @@ class PlaybookFunction(Construct):
                               "(Service Authorization Reference), so the resource must be *")  # fmt: skip
                     acks.append(Acknowledgment(id="AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason=reason))
                 elif token in WILDCARD_REASONS:
+                    plain = token.replace("${NamePrefix}", name_prefix)
                     rendered = (f"<{Stack.of(core).get_logical_id(core.evidence.node.default_child)}.Arn>/incidents/*"
-                                if token == "@evidence" else token.replace("${", "<").replace("}", ">"))  # fmt: skip
+                                if token == "@evidence" else plain.replace("${", "<").replace("}", ">"))  # fmt: skip
                     acks.append(Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{rendered}]",
                                                reason=WILDCARD_REASONS[token]))  # fmt: skip
         if acks:

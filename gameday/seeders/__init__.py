@@ -1,0 +1,1 @@
+"""Seeders: create, in the simulated account, the resources a replayed event names."""
