@@ -143,11 +143,17 @@ def test_auto_scaling_instance_is_marked_unhealthy_not_rebooted(sim: Any) -> Non
     client = ec2()
     image = next(i["ImageId"] for i in client.describe_images(Owners=["amazon"])["Images"]
                  if i.get("RootDeviceType") == "ebs")  # fmt: skip
-    client.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": image,
-                                                                                   "InstanceType": "t3.micro"})  # fmt: skip
+    template = {"ImageId": image, "InstanceType": "t3.micro"}
+    client.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData=template)
     asg = boto3.client("autoscaling", region_name=REGION)
-    asg.create_auto_scaling_group(AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateName": "web-lt"},
-                                  MinSize=1, MaxSize=1, DesiredCapacity=1, AvailabilityZones=[f"{REGION}a"])  # fmt: skip
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchTemplate={"LaunchTemplateName": "web-lt"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{REGION}a"],
+    )
     instance_id = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
 
     result = health_result(gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id)))
