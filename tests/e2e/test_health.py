@@ -299,3 +299,16 @@ def test_terminate_never_touches_a_protected_instance(aws: None) -> None:
 
     assert result["decision"] == "notified"
     assert state(instance_id) == "running"
+
+
+def test_dry_run_plans_without_acting_or_counting(aws: None) -> None:
+    dry = {"health.mode": "dry_run"}
+    gameday.simulation(dry)
+    instance_id = monitored("t3.micro", overrides=dry)
+    event = event_for("cloudwatch/alarm_instance_check_alarm", instance_id)
+
+    path = [health_result(gameday.dispatch(event, overrides=dry)) for _ in range(3)]
+
+    assert [r["decision"] for r in path] == ["dry_run"] * 3
+    assert all(steps(r) == [("inspect_instance_health", "succeeded"), ("reboot_instance", "planned")] for r in path)
+    assert state(instance_id) == "running"
