@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# jsii prints a banner for Node 20 (end of life); the CDK works on it, so keep output clean.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 

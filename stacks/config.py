@@ -88,12 +88,19 @@ IAM_FINDING_FAMILIES = (
 
 DEFAULT_CREDENTIAL_FINDING_TYPES = tuple(f"{family}:IAMUser/*" for family in IAM_FINDING_FAMILIES)
 
+HEALTH_ACTIONS = ("recover", "reboot", "stop", "terminate", "notify")
+HEALTH_AUTO_SCALING = ("mark_unhealthy", "direct", "notify")
+HEALTH_RETIREMENT = ("notify", "stop_start")
+MONITORING_SCOPES = ("tag", "all", "list")
+METRIC_ALARMS = ("cpu", "disk", "network")
+
 _KEY_SHAPE = re.compile(r"^[a-z][a-zA-Z0-9]*\.[a-zA-Z0-9.]+$")
 _FINDING_TYPE = re.compile(r"^[A-Za-z0-9:/!.&_-]+\*?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _TAG = re.compile(r"^[\w.:/=+@ -]{1,128}=[\w.:/=+@ -]{0,256}$")
 _PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$")
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
 class ConfigError(ValueError):
@@ -224,6 +231,36 @@ def mapping_of(key_parser: Parser, value_parser: Parser) -> Parser:
     return parse
 
 
+ALARM_PERIODS = (10, 30, 60, 120, 180, 240, 300, 600, 900, 1800, 3600, 21600, 86400)
+
+
+def alarm_spec(*, threshold: bool = True) -> Parser:
+    """An alarm's tuning as one object: threshold (when it has one), period and evaluation count."""
+    keys = ("threshold", "periodSeconds", "evaluationPeriods") if threshold else ("periodSeconds", "evaluationPeriods")
+
+    def parse(key: str, raw: Any) -> tuple[tuple[str, float], ...]:
+        value = _as_dict(key, raw)
+        unknown = sorted(set(value) - set(keys))
+        missing = [k for k in keys if k not in value]
+        if unknown or missing:
+            raise ConfigError(
+                f"{key}: expected exactly the keys {', '.join(keys)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+            )
+        out: list[tuple[str, float]] = []
+        if threshold:
+            out.append(("threshold", number(0, 1e15)(f"{key}.threshold", value["threshold"])))
+        out.append(
+            ("periodSeconds", integer(10, 86400, only=ALARM_PERIODS)(f"{key}.periodSeconds", value["periodSeconds"]))
+        )
+        out.append(("evaluationPeriods", integer(1, 100)(f"{key}.evaluationPeriods", value["evaluationPeriods"])))
+        return tuple(out)
+
+    parse.__doc__ = "object {" + ", ".join(keys) + "}"
+    return parse
+
+
 # --------------------------------------------------------------------------- settings
 
 
@@ -342,6 +379,129 @@ SETTINGS: tuple[Setting, ...] = (
         24,
         "How far back to look up the key's CloudTrail events for the evidence bucket.",
     ),
+    # EC2 health playbook
+    Setting(
+        "health.mode",
+        mode,
+        "enforce",
+        "Mode of the EC2 health playbook (status-check alarms and AWS Health EC2 events).",
+    ),
+    Setting(
+        "health.systemCheckAction",
+        choice(*HEALTH_ACTIONS),
+        "recover",
+        "What a StatusCheckFailed_System alarm does: recover (native alarm action, stop/start fallback), "
+        "reboot, stop, terminate or notify.",
+    ),
+    Setting(
+        "health.instanceCheckAction",
+        choice(*HEALTH_ACTIONS),
+        "reboot",
+        "What a StatusCheckFailed_Instance alarm does (reboot escalates to stop/start after repeats).",
+    ),
+    Setting(
+        "health.rebootsBeforeStopStart",
+        integer(1, 10),
+        2,
+        "Reboots within the window after which the next instance-check failure stops and starts the "
+        "instance instead (EBS-backed only) and is reported as a persistent failure.",
+    ),
+    Setting(
+        "health.rebootWindowMinutes",
+        integer(5, 10080),
+        60,
+        "Window in which reboots (and stop/starts) of one instance are counted.",
+    ),
+    Setting(
+        "health.autoScalingInstances",
+        choice(*HEALTH_AUTO_SCALING),
+        "mark_unhealthy",
+        "Instances in an Auto Scaling group: mark_unhealthy (the group replaces them), direct (act on "
+        "the instance like any other) or notify.",
+    ),
+    Setting(
+        "health.retirementAction",
+        choice(*HEALTH_RETIREMENT),
+        "notify",
+        "AWS Health scheduled retirement of an instance: notify, or stop_start ahead of time (EBS-backed).",
+    ),
+    Setting(
+        "health.stopTimeoutSeconds",
+        integer(30, 420),
+        300,
+        "How long a stop (or start) may take before the step fails; the function timeout follows.",
+    ),
+    # monitoring: which instances get alarms, and the alarms' tuning
+    Setting(
+        "monitoring.mode",
+        mode,
+        "enforce",
+        "Mode of the alarm-lifecycle function (dry_run records the alarms it would create or delete).",
+    ),
+    Setting(
+        "monitoring.scope",
+        choice(*MONITORING_SCOPES),
+        "tag",
+        "Which instances get alarms: tag (those carrying monitoring.tag), all, or list "
+        "(only monitoring.instanceIds, created at synth time; no lifecycle function).",
+    ),
+    Setting(
+        "monitoring.tag",
+        text(_TAG, "a tag written Key=Value"),
+        "AutoRemediationMonitor=true",
+        "Opt-in tag of monitored instances (scope tag).",
+    ),
+    Setting(
+        "monitoring.instanceIds",
+        list_of(text(_INSTANCE_ID, "an EC2 instance id")),
+        (),
+        "Instances whose alarms are created at synth time (any scope). Their system-check alarm carries "
+        "the recover action when monitoring.recoverListedInstances is true.",
+    ),
+    Setting(
+        "monitoring.recoverListedInstances",
+        boolean,
+        True,
+        "Give the listed instances' StatusCheckFailed_System alarm the native recover action (list only "
+        "instances that support it: AutoRecoverySupported type, EBS-only, not in an Auto Scaling group).",
+    ),
+    Setting(
+        "monitoring.metricAlarms",
+        list_of(choice(*METRIC_ALARMS)),
+        METRIC_ALARMS,
+        "Metric alarms created besides the status checks: cpu (CPUUtilization), disk (EBS or "
+        "instance-store read and write operations), network (NetworkIn and NetworkOut). They only notify.",
+    ),
+    Setting(
+        "monitoring.statusCheckAlarm",
+        alarm_spec(threshold=False),
+        {"periodSeconds": 60, "evaluationPeriods": 2},
+        "Period and evaluation count of both status-check alarms (threshold: any failure).",
+    ),
+    Setting(
+        "monitoring.cpuAlarm",
+        alarm_spec(),
+        {"threshold": 90, "periodSeconds": 300, "evaluationPeriods": 3},
+        "CPUUtilization alarm: average percent above threshold.",
+    ),
+    Setting(
+        "monitoring.diskAlarm",
+        alarm_spec(),
+        {"threshold": 300000, "periodSeconds": 300, "evaluationPeriods": 3},
+        "Disk read and write operation alarms: operations per period above threshold (each direction).",
+    ),
+    Setting(
+        "monitoring.networkAlarm",
+        alarm_spec(),
+        {"threshold": 5000000000, "periodSeconds": 300, "evaluationPeriods": 3},
+        "NetworkIn and NetworkOut alarms: bytes per period above threshold (each direction).",
+    ),
+    Setting(
+        "monitoring.reconcileSchedule",
+        text(re.compile(r"^(rate|cron)\(.{1,200}\)$"), "an EventBridge schedule expression, rate(...) or cron(...)"),
+        "cron(17 3 * * ? *)",
+        "When the daily reconcile creates missing and deletes orphaned alarms.",
+    ),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -386,9 +546,68 @@ class CredentialConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    mode: str
+    system_check_action: str
+    instance_check_action: str
+    reboots_before_stop_start: int
+    reboot_window_minutes: int
+    auto_scaling_instances: str
+    retirement_action: str
+    stop_timeout_seconds: int
+
+    @property
+    def all_actions(self) -> tuple[str, ...]:
+        """Every step this configuration can run: the role is granted exactly these."""
+        steps = ["inspect_instance_health", "stop_start_instance"]  # stop/start: escalation and fallback
+        checks = (self.system_check_action, self.instance_check_action)
+        if "recover" in checks:
+            steps.append("confirm_recover_action")
+        if "reboot" in checks:
+            steps.append("reboot_instance")
+        if "stop" in checks or "terminate" in checks:
+            steps.append("capture_instance_config")
+        if "stop" in checks:
+            steps.append("stop_impaired_instance")
+        if "terminate" in checks:
+            steps.append("terminate_impaired_instance")
+        if self.auto_scaling_instances == "mark_unhealthy":
+            steps.append("mark_unhealthy")
+        return tuple(steps)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    mode: str
+    scope: str
+    tag_key: str
+    tag_value: str
+    instance_ids: tuple[str, ...]
+    recover_listed_instances: bool
+    metric_alarms: tuple[str, ...]
+    status_check: Mapping[str, float]
+    cpu: Mapping[str, float]
+    disk: Mapping[str, float]
+    network: Mapping[str, float]
+    reconcile_schedule: str
+
+    def alarm_options(self) -> dict[str, Any]:
+        """The alarms' definition, shared by the synth-time alarms and the lifecycle function."""
+        return {
+            "metric_alarms": list(self.metric_alarms),
+            "status_check": dict(self.status_check),
+            "cpu": dict(self.cpu),
+            "disk": dict(self.disk),
+            "network": dict(self.network),
+        }
+
+
+@dataclass(frozen=True)
 class Config:
     core: CoreConfig
     credential: CredentialConfig
+    health: HealthConfig
+    monitoring: MonitoringConfig
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -432,7 +651,34 @@ def parse_context(context: Mapping[str, Any]) -> Config:
         recheck_seconds=values["credential.recheckSeconds"],
         cloudtrail_lookback_hours=values["credential.cloudtrailLookbackHours"],
     )
-    return Config(core=core, credential=credential, raw=dict(values))
+    health = HealthConfig(
+        mode=values["health.mode"],
+        system_check_action=values["health.systemCheckAction"],
+        instance_check_action=values["health.instanceCheckAction"],
+        reboots_before_stop_start=values["health.rebootsBeforeStopStart"],
+        reboot_window_minutes=values["health.rebootWindowMinutes"],
+        auto_scaling_instances=values["health.autoScalingInstances"],
+        retirement_action=values["health.retirementAction"],
+        stop_timeout_seconds=values["health.stopTimeoutSeconds"],
+    )
+    monitor_key, _, monitor_value = values["monitoring.tag"].partition("=")
+    monitoring = MonitoringConfig(
+        mode=values["monitoring.mode"],
+        scope=values["monitoring.scope"],
+        tag_key=monitor_key,
+        tag_value=monitor_value,
+        instance_ids=values["monitoring.instanceIds"],
+        recover_listed_instances=values["monitoring.recoverListedInstances"],
+        metric_alarms=values["monitoring.metricAlarms"],
+        status_check=dict(values["monitoring.statusCheckAlarm"]),
+        cpu=dict(values["monitoring.cpuAlarm"]),
+        disk=dict(values["monitoring.diskAlarm"]),
+        network=dict(values["monitoring.networkAlarm"]),
+        reconcile_schedule=values["monitoring.reconcileSchedule"],
+    )
+    if monitoring.scope == "list" and not monitoring.instance_ids:
+        raise ConfigError("monitoring.instanceIds: scope list needs at least one instance id")
+    return Config(core=core, credential=credential, health=health, monitoring=monitoring, raw=dict(values))
 
 
 def type_matcher(finding_types: tuple[str, ...]) -> list[Any]:

@@ -88,3 +88,104 @@ def publish(settings: Settings, subject: str, message: str, attributes: dict[str
         MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()},
     )
     return str(response.get("MessageId", ""))
+
+
+# --------------------------------------------------------------------------- health state
+# Per-instance state of the health playbook lives in the incident table under
+# pk HEALTH#<instance id>: attempt counters (sk ATTEMPTS#<kind>) and the open incident of
+# each alarm (sk OPEN#<metric>). Every write is conditional, so two concurrent
+# invocations cannot lose an attempt or close one incident twice.
+
+ATTEMPT_RETRIES = 5
+
+
+def _attempt_key(instance_id: str, kind: str) -> dict[str, Any]:
+    return {"pk": {"S": f"HEALTH#{instance_id}"}, "sk": {"S": f"ATTEMPTS#{kind}"}}
+
+
+def _recent(item: dict[str, Any] | None, window_seconds: int, at: datetime) -> tuple[list[str], int]:
+    if not item:
+        return [], 0
+    cutoff = at.timestamp() - window_seconds
+    times = [t for t in (v["S"] for v in item.get("times", {}).get("L", []))
+             if datetime.fromisoformat(t).timestamp() > cutoff]  # fmt: skip
+    return times, int(item.get("version", {}).get("N", "0"))
+
+
+def recent_attempts(settings: Settings, instance_id: str, kind: str, window_seconds: int,
+                    *, at: datetime | None = None) -> int:  # fmt: skip
+    """How many `kind` attempts (reboot, stop_start) on the instance fall within the window."""
+    at = at or datetime.now(UTC)
+    item = clients.dynamodb().get_item(TableName=settings.incident_table, Key=_attempt_key(instance_id, kind),
+                                       ConsistentRead=True).get("Item")  # fmt: skip
+    return len(_recent(item, window_seconds, at)[0])
+
+
+def record_attempt(settings: Settings, instance_id: str, kind: str, window_seconds: int,
+                   *, at: datetime | None = None) -> int:  # fmt: skip
+    """Add one attempt (optimistic concurrency on a version number); return the count within the window."""
+    at = at or datetime.now(UTC)
+    db = clients.dynamodb()
+    key = _attempt_key(instance_id, kind)
+    for _ in range(ATTEMPT_RETRIES):
+        item = db.get_item(TableName=settings.incident_table, Key=key, ConsistentRead=True).get("Item")
+        times, version = _recent(item, window_seconds, at)
+        times.append(at.isoformat())
+        try:
+            db.put_item(
+                TableName=settings.incident_table,
+                Item={
+                    **key,
+                    "times": {"L": [{"S": t} for t in times]},
+                    "version": {"N": str(version + 1)},
+                    "expires_at": {"N": str(int(at.timestamp()) + window_seconds)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR version = :v",
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )
+        except db.exceptions.ConditionalCheckFailedException:
+            continue  # another invocation recorded meanwhile: re-read and retry
+        return len(times)
+    raise RuntimeError(f"could not record a {kind} attempt on {instance_id}: too much contention")
+
+
+def open_incident(settings: Settings, instance_id: str, metric: str, incident_id: str) -> None:
+    """Remember the incident an ALARM opened, so the alarm's OK can close it."""
+    clients.dynamodb().put_item(
+        TableName=settings.incident_table,
+        Item={"pk": {"S": f"HEALTH#{instance_id}"}, "sk": {"S": f"OPEN#{metric}"},
+              "incident_id": {"S": incident_id}, "open": {"BOOL": True},
+              "opened_at": {"S": datetime.now(UTC).isoformat()}},
+    )  # fmt: skip
+
+
+def claim_open_incident(settings: Settings, instance_id: str, metric: str) -> str | None:
+    """Mark the alarm's open incident closed and return its id; None when none is open (exactly once)."""
+    db = clients.dynamodb()
+    try:
+        old = db.update_item(
+            TableName=settings.incident_table,
+            Key={"pk": {"S": f"HEALTH#{instance_id}"}, "sk": {"S": f"OPEN#{metric}"}},
+            UpdateExpression="SET #open = :false, closed_at = :now",
+            ConditionExpression="#open = :true",
+            ExpressionAttributeNames={"#open": "open"},
+            ExpressionAttributeValues={":false": {"BOOL": False}, ":true": {"BOOL": True},
+                                       ":now": {"S": datetime.now(UTC).isoformat()}},
+            ReturnValues="ALL_OLD",
+        )  # fmt: skip
+    except db.exceptions.ConditionalCheckFailedException:
+        return None
+    return str(old["Attributes"]["incident_id"]["S"])
+
+
+def close_incident(settings: Settings, incident_id: str, status: str, note: str) -> None:
+    """Set a recorded incident's status (e.g. resolved) without rewriting its steps."""
+    clients.dynamodb().update_item(
+        TableName=settings.incident_table,
+        Key={"pk": {"S": f"INCIDENT#{incident_id}"}, "sk": {"S": "META"}},
+        UpdateExpression="SET #status = :status, resolved_at = :now, resolution = :note",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":status": {"S": status}, ":now": {"S": datetime.now(UTC).isoformat()},
+                                   ":note": {"S": note or "-"}},
+    )  # fmt: skip

@@ -32,11 +32,20 @@ WILDCARD_REASONS = {
     "arn:${AWS::Partition}:iam::${AWS::AccountId}:group/*": "a compromised user is removed from the groups it "
     "belongs to, unknown at deploy time; only iam:RemoveUserFromGroup is granted on groups",
     "@evidence": "each incident writes its evidence under its own key below incidents/ in the evidence bucket",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*": "the health playbook reboots or stops "
+    "and starts whichever monitored instance's alarm fired, unknown at deploy time; scoped to this account and "
+    "region's instances and to the declared actions",
+    "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*": (
+        "an impaired instance is marked Unhealthy in whichever Auto Scaling group it belongs to; only "
+        "autoscaling:SetInstanceHealth is granted on groups"
+    ),
+    "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${NamePrefix}-i-*": "the per-instance "
+    "alarms are created as instances start; scoped to alarm names carrying this stack's prefix",
 }
 _ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 
 
-def _resource(ref: str, core: CoreResources) -> list[str]:
+def _resource(ref: str, core: CoreResources, name_prefix: str = "") -> list[str]:
     if ref == "@table":
         return [core.table.table_arn]
     if ref == "@evidence":
@@ -47,7 +56,7 @@ def _resource(ref: str, core: CoreResources) -> list[str]:
         return [core.key.key_arn]
     if ref == "*":
         return ["*"]
-    return [Fn.sub(ref)]
+    return [Fn.sub(ref.replace("${NamePrefix}", name_prefix))]
 
 
 class PlaybookFunction(Construct):
@@ -100,10 +109,10 @@ class PlaybookFunction(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=sorted(iam_actions),
-                    resources=[r for ref in resources for r in _resource(ref, core)],
+                    resources=[r for ref in resources for r in _resource(ref, core, config.name_prefix)],
                 )
             )
-        self._acknowledge_wildcards(grouped, core)
+        self._acknowledge_wildcards(grouped, core, config.name_prefix)
 
         environment = {
             "PLAYBOOK": playbook,
@@ -162,7 +171,9 @@ class PlaybookFunction(Construct):
         )
         errors.add_alarm_action(core.alarm_action)
 
-    def _acknowledge_wildcards(self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources) -> None:
+    def _acknowledge_wildcards(
+        self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources, name_prefix: str = ""
+    ) -> None:
         """Acknowledge each wildcard the declared permissions need, with its specific reason."""
         policy = self.role.node.find_child("DefaultPolicy")
         evidence_id = Stack.of(core).get_logical_id(cast(CfnElement, core.evidence.node.default_child))
@@ -179,7 +190,7 @@ class PlaybookFunction(Construct):
                     rendered = (
                         f"<{evidence_id}.Arn>/incidents/*"
                         if ref == "@evidence"
-                        else ref.replace("${", "<").replace("}", ">")
+                        else ref.replace("${NamePrefix}", name_prefix).replace("${", "<").replace("}", ">")
                     )
                     acks.append(
                         Acknowledgment(
