@@ -334,7 +334,13 @@ def _key(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Cal
     check.expect("KeyPolicy statements", _statements(resolve(props["KeyPolicy"])), _statements(policy))
 
 
+def _dashboard(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
+    body = stack.client("cloudwatch").get_dashboard(DashboardName=check.physical_id)["DashboardBody"]
+    check.expect("DashboardBody", json.loads(resolve(props["DashboardBody"])), json.loads(body))
+
+
 CHECKERS: dict[str, tuple[Checker, tuple[str, ...]]] = {
+    "AWS::CloudWatch::Dashboard": (_dashboard, ("DashboardBody", "DashboardName")),
     # type: (checker, template properties it compares)
     "AWS::Lambda::Function": (_function, ("Handler", "Runtime", "Role", "Environment", "Timeout", "MemorySize",
                                           "Architectures", "Description", "ReservedConcurrentExecutions", "Layers")),
