@@ -286,8 +286,11 @@ def evaluate(
         checks.extend(_notification_checks(world, expect["notifications"], notifications))
     if "invocations" in expect:
         add(Check("invocations", expect["invocations"], len(results), len(results) == expect["invocations"]))
+    start = 0  # result expectations match invocations in order, each a later one than the last
     for index, wanted in enumerate(expect.get("results") or []):
-        add(_result_check(index, wanted, results))
+        check, matched = _result_check(index, wanted, results, start)
+        add(check)
+        start = matched + 1 if matched is not None else start
     for name in expect.get("evidence") or []:
         add(_evidence_check(world, name, results))
     if "alarms" in expect:
@@ -362,13 +365,17 @@ def _notification_checks(world: World, wanted: Any, notifications: list[dict[str
     return out
 
 
-def _result_check(index: int, wanted: dict[str, Any], results: list[dict[str, Any]]) -> Check:
+def _result_check(
+    index: int, wanted: dict[str, Any], results: list[dict[str, Any]], start: int
+) -> tuple[Check, int | None]:
     """Some invocation of the playbook matches: decision (one or a list), reason text, step statuses."""
     label = f"result {index + 1}: {wanted.get('playbook', 'any playbook')} " + ", ".join(
         f"{k}={v}" for k, v in wanted.items() if k != "playbook"
     )
     seen = []
-    for entry in results:
+    for position, entry in enumerate(results):
+        if position < start:
+            continue
         result = entry.get("result") or {}
         if "playbook" in wanted and entry.get("playbook") != wanted["playbook"]:
             continue
@@ -385,8 +392,8 @@ def _result_check(index: int, wanted: dict[str, Any], results: list[dict[str, An
             continue
         if not all(_step_matches(pattern, status, steps) for pattern, status in (wanted.get("steps") or {}).items()):
             continue
-        return Check(label, "a matching invocation", summary, True)
-    return Check(label, "a matching invocation", seen or "no invocation", False)
+        return Check(label, "a matching invocation", summary, True), position
+    return Check(label, "a matching invocation", seen or "no invocation", False), None
 
 
 def _step_matches(pattern: str, status: str, steps: dict[str, str]) -> bool:
