@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     results = []
     out = sys.stderr if args.json else sys.stdout
     for index, scenario in enumerate(scenarios, 1):
-        result = runner.run_scenario(scenario, overrides=overrides)
+        result = runner.run_scenario(scenario, overrides=overrides, check_requires=not args.ignore_requires)
         results.append(result)
         print(report.progress_line(index, len(scenarios), result), file=out, flush=True)
         if not args.quiet and result.steps:
@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="FILE.md|FILE.html", help="also write the report (HTML or Markdown)")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     p.add_argument("--quiet", action="store_true", help="no timelines, only progress and scorecard")
+    p.add_argument("--ignore-requires", action="store_true",
+                   help="run scenarios whose playbooks are not deployed (their state and attacker moves run; "
+                   "their expectations fail)")  # fmt: skip
     p.add_argument("--strict", action="store_true", help="a skipped scenario fails the run too")
     p.set_defaults(func=run)
 

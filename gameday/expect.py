@@ -360,8 +360,8 @@ def _notification_checks(world: World, wanted: Any, notifications: list[dict[str
         hits = sum(1 for n in notifications if rendered in n["subject"] or rendered in n["message"])
         out.append(Check(f"a notification mentions {text} ({rendered})", True, f"{hits} mention it", hits > 0))
     for text in wanted.get("subject", []):
-        hits = [s for s in subjects if world.render(text) in s]
-        out.append(Check(f"a notification subject contains {text!r}", True, subjects, bool(hits)))
+        hits = [s for s in subjects if world.render(text).lower() in s.lower()]
+        out.append(Check(f"a notification subject contains {text!r} (any case)", True, subjects, bool(hits)))
     return out
 
 

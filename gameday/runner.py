@@ -265,21 +265,26 @@ def run_scenario(
     clients: ClientFactory | None = None,
     playbooks: set[str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    check_requires: bool = True,
 ) -> ScenarioResult:
-    """Run one scenario. `overrides` (e.g. --config) win over the scenario's own `config`."""
+    """Run one scenario. `overrides` (e.g. --config) win over the scenario's own `config`.
+
+    `check_requires=False` runs it even without its playbooks (a scenario's state, attacker
+    moves and expectations can be rehearsed before its playbook exists; they then fail).
+    """
     started = time.perf_counter()
     config = {**scenario.config, **(overrides or {})}
     result = ScenarioResult(scenario.name, scenario.label, scenario.description, "passed", config=config)
     try:
         base = template.synthesize(overrides or {}) if dispatch is None else None
         available = deployed_playbooks(base) if base is not None else playbooks
-        if available is not None:
+        if available is not None and check_requires:
             missing = [p for p in scenario.requires if p not in available]
             if missing:
                 raise Skip(f"playbook not deployed: {', '.join(missing)}")
         if dispatch is None:
-            tmpl = template.synthesize(config)
-            for step in scenario.events:
+            tmpl = template.synthesize(config if check_requires else overrides or {})
+            for step in scenario.events if check_requires else []:
                 if step.get("requires_route") and "template" in step:
                     event = refresh_times(library.template(step["template"]))
                     if not routes(tmpl, event, step["requires_route"]):
@@ -287,8 +292,9 @@ def run_scenario(
             from moto import mock_aws
 
             fidelity.apply()
+            target_config = config if check_requires else overrides or {}
             with mock_aws(), _instant_waits() as engine:
-                _execute(scenario, result, LocalTarget(config), World(clients), engine, sleep=sleep)
+                _execute(scenario, result, LocalTarget(target_config), World(clients), engine, sleep=sleep)
         else:
             if any(s.get("during_wait") for s in scenario.events):
                 raise Skip("attacker actions during the wait need the in-process simulator")
