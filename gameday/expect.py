@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from gameday.world import World, permission_of
+from gameday.world import World, WorldError, permission_of
 
 
 @dataclass
@@ -254,7 +254,11 @@ def evaluate(
     checks: list[Check] = []
     add = checks.append
     for ref, status in (expect.get("keys") or {}).items():
-        key = world.key(ref)
+        try:
+            key = world.key(ref)
+        except WorldError:  # e.g. the attacker's key, when the attacker never got to move
+            add(Check(f"key {ref}", status, "never created", status == "absent"))
+            continue
         actual = after["users"].get(key.user, {}).get("access_keys", {}).get(key.key_id, "absent")
         add(Check(f"key {ref} ({key.key_id})", status, actual, actual == status))
     for name, wanted in (expect.get("users") or {}).items():
@@ -271,7 +275,11 @@ def evaluate(
     for name, wanted in (expect.get("instances") or {}).items():
         checks.extend(_instance_checks(world, name, wanted, after["instances"][name], results))
     for name, status in (expect.get("rules") or {}).items():
-        ref = world._known_rule(name)
+        try:
+            ref = world._known_rule(name)
+        except WorldError:
+            add(Check(f"rule {name}", status, "never created", status == "absent"))
+            continue
         group = after["security_groups"].get(ref.group, {})
         wanted_rules = _normalize([permission_of(ref, world.security_groups)])
         present = all(r in group.get(ref.direction, []) for r in wanted_rules)
@@ -356,7 +364,11 @@ def _notification_checks(world: World, wanted: Any, notifications: list[dict[str
     if "count" in wanted:
         out.append(Check("notifications", wanted["count"], len(notifications), len(notifications) == wanted["count"]))
     for text in wanted.get("mention", []):
-        rendered = world.render(text)
+        try:
+            rendered = world.render(text)
+        except WorldError as exc:
+            out.append(Check(f"a notification mentions {text}", True, str(exc), False))
+            continue
         hits = sum(1 for n in notifications if rendered in n["subject"] or rendered in n["message"])
         out.append(Check(f"a notification mentions {text} ({rendered})", True, f"{hits} mention it", hits > 0))
     for text in wanted.get("subject", []):

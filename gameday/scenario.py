@@ -95,7 +95,7 @@ def _expected(error: jsonschema.ValidationError) -> str:
         return f"a value of type {value if isinstance(value, str) else ' or '.join(value)}"
     if validator == "required":
         return f"the keys {', '.join(value)}"
-    if validator == "oneOf" and isinstance(schema_part, dict) and schema_part.get("description"):
+    if validator in ("oneOf", "anyOf") and isinstance(schema_part, dict) and schema_part.get("description"):
         return str(schema_part["description"])
     if validator == "pattern":
         return f"text matching {value}" + (f" ({schema_part['description']})" if schema_part.get("description") else "")
@@ -125,10 +125,18 @@ def load(path: str | Path) -> Scenario:
     errors = list(validator.iter_errors(raw))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
-        # Inside a oneOf/anyOf, the most specific sub-error says what is really wrong.
+        # Inside a oneOf/anyOf, a deeper sub-error says what is really wrong; a missing
+        # alternative ("template is required") would mislead, so the choice itself is reported.
         while error.context:
-            error = jsonschema.exceptions.best_match(error.context)
-        raise _fail(path, text, list(error.absolute_path), error.message, _expected(error))
+            inner = jsonschema.exceptions.best_match(error.context)
+            if inner.validator == "required" and len(inner.absolute_path) <= len(error.absolute_path):
+                break
+            error = inner
+        message = error.message
+        if error.validator in ("oneOf", "anyOf"):
+            several = "valid under each of" in message
+            message = "matches more than one of the allowed forms" if several else "matches none of the allowed forms"
+        raise _fail(path, text, list(error.absolute_path), message, _expected(error))
     scenario = Scenario(
         path=path,
         name=raw["name"],
