@@ -64,7 +64,7 @@ def _policy_flags(documents: list[dict[str, Any]]) -> dict[str, bool]:
 
 
 def _managed_documents(iam: Any, arns: list[str]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for arn in arns:
         try:
             version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
@@ -132,7 +132,7 @@ def _role(world: World, name: str) -> dict[str, Any]:
 
 def _normalize(permissions: list[dict[str, Any]]) -> list[str]:
     """Each (protocol, ports, source) of a group's rules as one comparable string."""
-    out = []
+    out: list[str] = []
     for p in permissions:
         head = f"{p.get('IpProtocol')}:{p.get('FromPort', -1)}-{p.get('ToPort', -1)}"
         sources = [r["CidrIp"] for r in p.get("IpRanges", [])] + [r["CidrIpv6"] for r in p.get("Ipv6Ranges", [])]
@@ -369,8 +369,8 @@ def _notification_checks(world: World, wanted: Any, notifications: list[dict[str
         except WorldError as exc:
             out.append(Check(f"a notification mentions {text}", True, str(exc), False))
             continue
-        hits = sum(1 for n in notifications if rendered in n["subject"] or rendered in n["message"])
-        out.append(Check(f"a notification mentions {text} ({rendered})", True, f"{hits} mention it", hits > 0))
+        count = sum(1 for n in notifications if rendered in n["subject"] or rendered in n["message"])
+        out.append(Check(f"a notification mentions {text} ({rendered})", True, f"{count} mention it", count > 0))
     for text in wanted.get("subject", []):
         hits = [s for s in subjects if world.render(text).lower() in s.lower()]
         out.append(Check(f"a notification subject contains {text!r} (any case)", True, subjects, bool(hits)))

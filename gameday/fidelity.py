@@ -28,7 +28,7 @@ def apply() -> None:
 
     def create_login_profile(self: Any, user_name: str, password: str) -> Any:
         user = original_create(self, user_name, password)
-        user.login_profile_created = utcnow()
+        user.login_profile_created = utcnow()  # type: ignore[attr-defined]
         return user
 
     def respond(self: Any, user: Any) -> ActionResult:

@@ -43,12 +43,12 @@ def scorecard(results: Sequence[ScenarioResult]) -> str:
         met = f"{r.met}/{len(r.checks)}" if r.checks else "-"
         lines.append(f"{r.name:<44} {STATUS_MARK[r.status]:<6} {met:>7}  {times}")
     t = totals(results)
-    met = sum(r.met for r in results)
+    met_total = sum(r.met for r in results)
     checks = sum(len(r.checks) for r in results)
     contained = [ms for r in results for ms in r.contain_times.values()]
     lines.append("")
     lines.append(f"{len(results)} scenario(s): {t['passed']} passed, {t['failed']} failed, {t['error']} error(s), "
-                 f"{t['skipped']} skipped; expectations met {met}/{checks}")  # fmt: skip
+                 f"{t['skipped']} skipped; expectations met {met_total}/{checks}")  # fmt: skip
     if contained:
         ordered = sorted(contained)
         lines.append(f"time to contain: {len(ordered)} incident(s), median {ordered[len(ordered) // 2]} ms, "

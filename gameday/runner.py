@@ -362,7 +362,7 @@ def _dispatch_racing(
     record: StepRecord, result: ScenarioResult,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Deliver the event; the first propagation wait inside a handler is when the attacker moves."""
-    fired = []
+    fired: list[float] = []
 
     def attacker_moves(seconds: float) -> None:
         if not fired:

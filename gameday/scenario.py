@@ -83,7 +83,9 @@ def _line(text: str, parts: list[Any]) -> int | None:
 
 def _expected(error: jsonschema.ValidationError) -> str:
     """What the schema wanted at the failing place, in words."""
-    validator, value, schema_part = error.validator, error.validator_value, error.schema
+    validator: Any = error.validator
+    value: Any = error.validator_value
+    schema_part: Any = error.schema if isinstance(error.schema, dict) else {}
     if validator == "additionalProperties" and isinstance(schema_part, dict):
         allowed = sorted(schema_part.get("properties", {}))
         return f"only these keys: {', '.join(allowed)}" if allowed else "no other keys"

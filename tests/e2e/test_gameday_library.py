@@ -112,15 +112,35 @@ def scenario(tmp_path: Path, text: str) -> Scenario:
 
 
 def test_failed_expectation_reports_expected_and_actual(tmp_path: Path) -> None:
-    s = scenario(tmp_path, """\
+    s = scenario(
+        tmp_path,
+        """\
 name: wrong
 description: expects the opposite of what happens
 requires: [credential]
 state: {users: {alice: {access_keys: 1}}}
 events: [{template: guardduty/credential_user_high, with: {key: alice}}]
 expect: {keys: {"alice#0": Active}}
-""")
+""",
+    )
     result = run_scenario(s)
     assert result.status == "failed"
     (check,) = result.checks
     assert (check.expected, check.actual, check.ok) == ("Active", "Inactive", False)
+
+
+def test_cli_run_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from gameday.cli import main
+
+    good = str(library.SCENARIOS_DIR / "credential" / "user-key-contained.yaml")
+    assert main(["run", good, "--json", "--report", str(tmp_path / "r.md")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["passed"] == 1
+    (scenario,) = data["scenarios"]
+    assert scenario["expectations_met"] == scenario["expectations"] > 0
+    assert all(ms >= 0 for ms in scenario["time_to_contain_ms"].values())
+    assert scenario["time_to_contain_ms"]
+    assert "## credential-user-key-contained" in (tmp_path / "r.md").read_text()
+    assert main(["run", good, "--disable", "credential", "--quiet"]) == 1

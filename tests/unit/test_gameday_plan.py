@@ -1,4 +1,4 @@
-"""`gameday plan`: generated from the config the stack is built from; tuned plans differ exactly where the config does."""
+"""`gameday plan`: generated from the stack's own config; tuned plans differ exactly where the config does."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def test_default_plan_lists_trigger_steps_notification_and_never() -> None:
          ["Finding types:", '{"source": ["aws.guardduty"]', "`credential.findingTypes`"]),
     ],
 )  # fmt: skip
-def test_tuned_plan_differs_exactly_where_the_config_differs(overrides: dict[str, object], fragments: list[str]) -> None:
+def test_tuned_plan_differs_exactly_where_the_config_differs(
+    overrides: dict[str, object], fragments: list[str]
+) -> None:
     lines = changed_lines(overrides)
     assert lines
     for line in lines:
@@ -76,5 +78,5 @@ def test_every_config_section_has_a_plan_section() -> None:
 
 
 def test_bad_override_fails_like_synth() -> None:
-    with pytest.raises(ConfigError, match="credential.minSeverity"):
+    with pytest.raises(ConfigError, match=r"credential\.minSeverity"):
         plan({"credential.minSeverity": 11})

@@ -53,9 +53,12 @@ def test_library_loads_and_covers_every_playbook_mode_and_the_race() -> None:
 
 
 def test_library_covers_every_credential_skip_and_notify_reason() -> None:
-    reasons = {r["reason"] for p in library.scenario_files() for r in load(p).expect.get("results", []) if "reason" in r}
-    for reason in ("mode is off", "sample finding", "archived finding", "allow-list", "protected tag",
-                   "root credentials", "belongs to this remediation stack", "service-linked", "mode is notify"):  # fmt: skip
+    reasons = {
+        r["reason"] for p in library.scenario_files() for r in load(p).expect.get("results", []) if "reason" in r
+    }
+    wanted = ("mode is off", "sample finding", "archived finding", "allow-list", "protected tag", "root credentials",
+              "belongs to this remediation stack", "service-linked", "mode is notify")  # fmt: skip
+    for reason in wanted:
         assert reason in reasons
     routed_out = {load(p).name for p in library.scenario_files() if load(p).expect.get("invocations") == 0}
     assert {"credential-below-min-severity", "credential-skip-type-not-configured"} <= routed_out
@@ -74,7 +77,8 @@ def test_good_scenario_loads(tmp_path: Path) -> None:
          r"my\.yaml:10: at events\[0\]\.with\.key: 'bob#0' is not declared; expected one of the declared keys: "
          r"alice#0, alice#1"),
         ('{"alice#0": Inactive}', '{"alice#0": Disabled}',
-         r"my\.yaml:12: at expect\.keys\.alice#0: 'Disabled' is not one of .*; expected one of: Active, Inactive, absent"),
+         r"my\.yaml:12: at expect\.keys\.alice#0: 'Disabled' is not one of .*; "
+         r"expected one of: Active, Inactive, absent"),
         ("      access_keys: 2", "      acces_keys: 2",
          r"my\.yaml:7: at state\.users\.alice: Additional properties are not allowed \('acces_keys' was unexpected\); "
          r"expected only these keys: access_keys, console_login, .*"),
@@ -100,8 +104,10 @@ def test_malformed_scenario_names_file_path_and_expectation(tmp_path: Path, old:
 
 
 def test_unknown_top_level_key_names_the_allowed_keys(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match=r"at \(top level\): Additional properties .*'expectations' was unexpected.*"
-                       r"expected only these keys: config, description, events, expect, name, requires, state"):  # fmt: skip
+    allowed = "config, description, events, expect, name, requires, state"
+    with pytest.raises(
+        ScenarioError, match=rf"at \(top level\): .*'expectations' was unexpected.*only these keys: {allowed}"
+    ):
         load(write(tmp_path, GOOD + "expectations: {}\n"))
 
 
@@ -115,3 +121,21 @@ def tutorial_yaml() -> str:
     text = (ROOT / "docs" / "gameday.md").read_text()
     block = text.split("<!-- gameday-example -->", 1)[1]
     return block.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_cli_run_rejects_a_malformed_file_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gameday.cli import main
+
+    path = write(tmp_path, GOOD.replace('with: {key: "alice#0"}', "with: {key: bob}"))
+    assert main(["run", str(path)]) == 2
+    assert "my.yaml:10: at events[0].with.key: 'bob#0' is not declared" in capsys.readouterr().err
+
+
+def test_cli_list_shows_scenarios_and_templates(capsys: pytest.CaptureFixture[str]) -> None:
+    from gameday.cli import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "credential-race-second-key" in out
+    assert "[requires instance]" in out
+    assert "guardduty/credential_user_high" in out
