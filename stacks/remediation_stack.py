@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks import rules
@@ -41,10 +42,85 @@ class RemediationStack(Stack):
             patterns={"GuardDutyCredentialFindings": rules.credential_pattern(config)},
         )
 
+        self._instance_playbook(config)
+
         CfnOutput(self, "IncidentTableName", value=self.core.table.table_name)
         CfnOutput(self, "EvidenceBucketName", value=self.core.evidence.bucket_name)
         CfnOutput(self, "NotificationTopicArn", value=self.core.topic.topic_arn)
         CfnOutput(self, "FailureQueueUrl", value=self.core.failure_queue.queue_url)
+
+    def _instance_playbook(self, config: Config) -> None:
+        inst = config.instance
+        actions = [
+            "inspect_instance", "preserve_instance", "tag_incident", "snapshot_volumes", "capture_instance",
+            "isolate_network", "leave_auto_scaling_group", "deregister_targets", "revoke_instance_role_sessions",
+        ]  # fmt: skip
+        if inst.flow_logs:
+            actions.append("enable_flow_logs")
+            self._allow_flow_log_delivery()
+        if inst.disassociate_elastic_ip:
+            actions.append("disassociate_elastic_ip")
+        profile = ""
+        if inst.quarantine_instance_profile:
+            actions.append("replace_instance_profile")
+            profile = self._quarantine_instance_profile()
+        if inst.final_action != "none":
+            actions.append(f"{inst.final_action}_instance")
+        self._playbook(
+            "instance",
+            handler="handlers.instance.lambda_handler",
+            mode=inst.mode,
+            actions=actions,
+            options={
+                "finding_types": list(inst.finding_types),
+                "min_severity": inst.min_severity,
+                "act_on_target": inst.act_on_target,
+                "final_action": inst.final_action,
+                "auto_scaling": inst.auto_scaling,
+                "untrack_first": inst.untrack_first,
+                "forensic_access_cidr": inst.forensic_access_cidr,
+                "forensic_access_port": inst.forensic_access_port,
+                "flow_logs": inst.flow_logs,
+                "disassociate_elastic_ip": inst.disassociate_elastic_ip,
+                "quarantine_instance_profile": profile,
+            },
+            description="Preserves evidence of and isolates EC2 instances GuardDuty reports as compromised",
+            timeout=Duration.seconds(120),
+            patterns={"GuardDutyInstanceFindings": rules.instance_pattern(config)},
+        )
+
+    def _quarantine_instance_profile(self) -> str:
+        """A role with no permissions and its instance profile, swapped onto isolated instances."""
+        name = f"{self.stack_name}-quarantined-instance"
+        role = iam.Role(
+            self,
+            "QuarantinedInstanceRole",
+            role_name=name,
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="Attached to isolated instances: holds no permissions at all",
+        )
+        iam.CfnInstanceProfile(self, "QuarantinedInstanceProfile", instance_profile_name=name, roles=[role.role_name])
+        return name
+
+    def _allow_flow_log_delivery(self) -> None:
+        """Let VPC Flow Logs write into the evidence bucket (under flow-logs/) with the stack's key."""
+        evidence, key = self.core.evidence, self.core.key
+        delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
+        conditions = {"StringEquals": {"aws:SourceAccount": self.account}}
+        evidence.add_to_resource_policy(iam.PolicyStatement(
+            sid="FlowLogsDeliveryWrite", principals=[delivery], actions=["s3:PutObject"],
+            resources=[evidence.arn_for_objects("flow-logs/*")],
+            conditions={**conditions, "StringEquals": {"aws:SourceAccount": self.account,
+                                                       "s3:x-amz-acl": "bucket-owner-full-control"}},
+        ))  # fmt: skip
+        evidence.add_to_resource_policy(iam.PolicyStatement(
+            sid="FlowLogsDeliveryAclCheck", principals=[delivery], actions=["s3:GetBucketAcl", "s3:ListBucket"],
+            resources=[evidence.bucket_arn], conditions=conditions,
+        ))  # fmt: skip
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="FlowLogsDeliveryEncrypt", principals=[delivery], actions=["kms:GenerateDataKey*"],
+            resources=["*"], conditions=conditions,
+        ))  # fmt: skip
 
     def _playbook(
         self,
