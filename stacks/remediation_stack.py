@@ -43,6 +43,19 @@ class RemediationStack(Stack):
         )
 
         self._instance_playbook(config)
+        self._trail_playbook(config)
+        self._playbook(
+            "risky_change",
+            handler="handlers.risky_change.lambda_handler",
+            mode=config.risky.mode,
+            actions=["inspect_security_group", "revoke_ingress_rules"],
+            options={"admin_ports": list(config.risky.admin_ports)},
+            description="Revokes world-open admin-port ingress rules; notifies root console sign-ins",
+            patterns={
+                "WorldOpenAdminIngress": rules.world_open_ingress_pattern(config),
+                "RootConsoleSignIn": rules.root_sign_in_pattern(config),
+            },
+        )
 
         CfnOutput(self, "IncidentTableName", value=self.core.table.table_name)
         CfnOutput(self, "EvidenceBucketName", value=self.core.evidence.bucket_name)
@@ -87,6 +100,34 @@ class RemediationStack(Stack):
             description="Preserves evidence of and isolates EC2 instances GuardDuty reports as compromised",
             timeout=Duration.seconds(120),
             patterns={"GuardDutyInstanceFindings": rules.instance_pattern(config)},
+        )
+
+    def _trail_playbook(self, config: Config) -> None:
+        trail = config.trail
+        actions = ["record_trail_config", "restart_logging", "recreate_trail", "restore_trail_config"]
+        if trail.contain_actor:
+            actions += ["inspect_principal", *trail.actor_actions]
+            if "revoke_sessions" not in trail.actor_actions:
+                actions.append("revoke_sessions")  # assumed-role actors get their sessions revoked
+        fn = self._playbook(
+            "trail",
+            handler="handlers.trail.lambda_handler",
+            mode=trail.mode,
+            actions=actions,
+            options={
+                "protected_trails": list(trail.protected_trails),
+                "contain_actor": trail.contain_actor,
+                "actor_actions": list(trail.actor_actions),
+            },
+            description="Restarts, recreates or restores CloudTrail trails that were stopped, deleted or weakened",
+            patterns={"TrailTampering": rules.trail_tampering_pattern(config)},
+        )
+        events.Rule(
+            self,
+            "TrailConfigRecorder",
+            description="Records the protected trails' configuration for the trail playbook to restore from",
+            schedule=events.Schedule.rate(Duration.minutes(trail.record_interval_minutes)),
+            targets=[targets.LambdaFunction(fn.function, retry_attempts=2, max_event_age=Duration.hours(1))],
         )
 
     def _quarantine_instance_profile(self) -> str:

@@ -29,13 +29,13 @@ def create_instance(
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A running instance the way a workload would have it; returns the ids moto generated."""
-    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2: Any = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
     sg = ec2.create_security_group(GroupName="app-sg", Description="app", VpcId=vpc)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])  # fmt: skip
-    iam = boto3.client("iam", region_name=REGION)
+    iam: Any = boto3.client("iam", region_name=REGION)
     try:
         iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(TRUST))
         iam.create_instance_profile(InstanceProfileName=ROLE)
@@ -62,7 +62,7 @@ def create_instance(
     if auto_scaling:
         template = ec2.create_launch_template(LaunchTemplateName=f"app-{instance_id}", LaunchTemplateData={
             "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]  # fmt: skip
-        asg = boto3.client("autoscaling", region_name=REGION)
+        asg: Any = boto3.client("autoscaling", region_name=REGION)
         name = f"app-asg-{instance_id}"
         asg.create_auto_scaling_group(
             AutoScalingGroupName=name, MinSize=1, MaxSize=4, DesiredCapacity=1,
@@ -71,7 +71,7 @@ def create_instance(
         asg.attach_instances(InstanceIds=[instance_id], AutoScalingGroupName=name)
         out["asg"] = name
     if target_group:
-        elbv2 = boto3.client("elbv2", region_name=REGION)
+        elbv2: Any = boto3.client("elbv2", region_name=REGION)
         arn = elbv2.create_target_group(Name=f"app-{instance_id[-8:]}", Protocol="HTTP", Port=80, VpcId=vpc,
                                         TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": 80}])

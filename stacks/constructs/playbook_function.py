@@ -51,6 +51,9 @@ WILDCARD_REASONS = {
     "deregistered from whichever target groups hold it; only DeregisterTargets is granted",
     "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/*": "the instance role is read from whichever "
     "instance profile the compromised instance carries; only iam:GetInstanceProfile is granted",
+    "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*": "the trail playbook restarts, recreates or "
+    "restores whichever trail an API call tampered with (in its home region), unknown at deploy time; "
+    "restricted further by trail.protectedTrails at run time",
     "@evidence": "each incident writes its evidence under its own key below incidents/ in the evidence bucket",
 }
 _ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]

@@ -498,3 +498,51 @@ def terminate_instance(run: Run, *, instance_id: str) -> Outcome:
     if after not in ("shutting-down", "terminated"):
         raise ActionFailed(f"instance is {after} after TerminateInstances")
     return Outcome(detail=f"{state} -> {after}; volumes kept (DeleteOnTermination=false)", before=state, after=after)
+
+
+@action(
+    "inspect_security_group",
+    permissions=(Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules")),),
+    description="read the security group's tags and the rules an API call created",
+    mutating=False,
+)
+def inspect_security_group(run: Run, *, group_id: str, rule_ids: list[str]) -> Outcome:
+    client = ec2()
+    groups = client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    if not groups:
+        raise NotApplicable(f"security group {group_id} not found")
+    tags = {t["Key"]: t["Value"] for t in groups[0].get("Tags", [])}
+    rules = client.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+        "SecurityGroupRules"
+    ]
+    present = [r for r in rules if r["SecurityGroupRuleId"] in rule_ids]
+    return Outcome(detail=f"{len(present)} of {len(rule_ids)} rule(s) still present, {len(rules)} rule(s) in all",
+                   data={"group_tags": tags, "group_rules": rules, "present_rules": present})  # fmt: skip
+
+
+@action(
+    "revoke_ingress_rules",
+    permissions=(
+        Permission(("ec2:RevokeSecurityGroupIngress",), GROUPS),
+        Permission(("ec2:DescribeSecurityGroupRules",)),
+    ),
+    description="revoke exactly the world-open ingress rules an API call created (by rule id)",
+    containment=True,
+)
+def revoke_ingress_rules(run: Run, *, group_id: str, rules: list[dict[str, Any]]) -> Outcome:
+    client = ec2()
+    ids = [r["SecurityGroupRuleId"] for r in rules]
+    try:
+        client.revoke_security_group_ingress(GroupId=group_id, SecurityGroupRuleIds=ids)
+    except ClientError as exc:
+        if _code(exc) not in ("InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound"):
+            raise
+        return Outcome(status="already_done", detail=f"rule(s) {ids} no longer exist", before=rules, after=[])
+    left = client.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+        "SecurityGroupRules"
+    ]
+    still = [r["SecurityGroupRuleId"] for r in left if r["SecurityGroupRuleId"] in ids]
+    if still:
+        raise ActionFailed(f"rule(s) still present: {still}")
+    return Outcome(detail=f"revoked {ids}; {len(left)} other rule(s) untouched", before=rules,
+                   after=[r["SecurityGroupRuleId"] for r in left])  # fmt: skip
