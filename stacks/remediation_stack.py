@@ -28,7 +28,7 @@ class RemediationStack(Stack):
             "credential",
             handler="handlers.credential.lambda_handler",
             mode=cred.mode,
-            actions=("inspect_principal", *cred.all_actions),
+            actions=("inspect_principal", "lookup_key_owner", *cred.all_actions),
             options={
                 "finding_types": list(cred.finding_types),
                 "min_severity": cred.min_severity,
@@ -39,7 +39,10 @@ class RemediationStack(Stack):
             },
             description="Contains compromised IAM credentials reported by GuardDuty",
             timeout=Duration.seconds(60 + cred.recheck_seconds),
-            patterns={"GuardDutyCredentialFindings": rules.credential_pattern(config)},
+            patterns={
+                "GuardDutyCredentialFindings": rules.credential_pattern(config),
+                "HealthCredentialsExposed": rules.credentials_exposed_pattern(config),
+            },
         )
 
         self._instance_playbook(config)

@@ -155,3 +155,130 @@ def test_granted_equals_declared(template: dict[str, Any], playbook: str) -> Non
     assert {a for a, _ in granted(template, playbook)} - {a for a, _ in RECORD} == {a for a, _ in declared(actions)} - {
         a for a, _ in RECORD
     }
+
+
+# ----------------------------------------------------------------------------- trail
+
+
+def test_trail_rule_pattern(template: dict[str, Any]) -> None:
+    assert pattern(template, "TrailTampering") == {
+        "source": ["aws.cloudtrail"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["cloudtrail.amazonaws.com"],
+            "eventName": ["StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"],
+        },
+    }
+
+
+def test_trail_recorder_schedule_targets_the_trail_function(template: dict[str, Any]) -> None:
+    from gameday.template import scheduled_rules
+
+    found = [(s, t) for lid, s, t in scheduled_rules(template) if lid.startswith("TrailConfigRecorder")]
+    assert len(found) == 1
+    schedule, targets = found[0]
+    assert schedule == "rate(1 hour)"
+    assert len(targets) == 1 and targets[0].startswith("TrailFunction")
+
+
+TRAIL_DEFAULT = RECORD | {
+    ("cloudtrail:DescribeTrails", "*"),
+    *{(a, TRAIL) for a in ("cloudtrail:GetEventSelectors", "cloudtrail:GetInsightSelectors",
+                           "cloudtrail:GetTrailStatus", "cloudtrail:ListTags", "cloudtrail:StartLogging",
+                           "cloudtrail:CreateTrail", "cloudtrail:AddTags", "cloudtrail:PutEventSelectors",
+                           "cloudtrail:PutInsightSelectors",
+                           "cloudtrail:UpdateTrail")},
+}  # fmt: skip
+
+
+def test_trail_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
+    assert granted(template, "Trail") == TRAIL_DEFAULT
+
+
+def test_trail_actor_containment_adds_exactly_the_credential_actions() -> None:
+    from gameday.template import synthesize
+
+    extra = granted(synthesize({"trail.containActor": True}), "Trail") - TRAIL_DEFAULT
+    assert extra == {
+        ("iam:ListUserTags", USER), ("iam:GetRole", ROLE),
+        ("iam:UpdateAccessKey", USER), ("iam:ListAccessKeys", USER),
+        ("iam:PutUserPolicy", USER), ("iam:GetUserPolicy", USER),
+        ("iam:PutRolePolicy", ROLE), ("iam:GetRolePolicy", ROLE),
+    }  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- risky change
+
+
+def test_world_open_ingress_rule_pattern(template: dict[str, Any]) -> None:
+    assert pattern(template, "WorldOpenAdminIngress") == {
+        "source": ["aws.ec2"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["ec2.amazonaws.com"],
+            "eventName": ["AuthorizeSecurityGroupIngress"],
+            "errorCode": [{"exists": False}],
+            "$or": [
+                {"requestParameters": {"ipPermissions": {"items": {"ipRanges": {"items": {"cidrIp": ["0.0.0.0/0"]}}}}}},
+                {"requestParameters": {"ipPermissions": {"items": {"ipv6Ranges": {"items": {"cidrIpv6": ["::/0"]}}}}}},
+            ],
+        },
+    }
+
+
+def test_root_sign_in_rule_pattern(template: dict[str, Any]) -> None:
+    assert pattern(template, "RootConsoleSignIn") == {
+        "source": ["aws.signin"],
+        "detail-type": ["AWS Console Sign In via CloudTrail"],
+        "detail": {"eventName": ["ConsoleLogin"], "userIdentity": {"type": ["Root"]}},
+    }
+
+
+def test_risky_change_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
+    assert granted(template, "RiskyChange") == RECORD | {
+        ("ec2:DescribeSecurityGroups", "*"), ("ec2:DescribeSecurityGroupRules", "*"),
+        ("ec2:RevokeSecurityGroupIngress", f"{E}:security-group/*"),
+    }  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- health -> credential
+
+
+def test_health_credentials_exposed_routes_to_the_credential_function(template: dict[str, Any]) -> None:
+    assert pattern(template, "HealthCredentialsExposed") == {
+        "source": ["aws.health"],
+        "detail-type": ["AWS Health Event"],
+        "detail": {"service": ["RISK"], "eventTypeCode": ["AWS_RISK_CREDENTIALS_EXPOSED"]},
+    }
+    rule = next(r for lid, r in template["Resources"].items()
+                if lid.startswith("HealthCredentialsExposed") and r["Type"] == "AWS::Events::Rule")  # fmt: skip
+    assert rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0].startswith("CredentialFunction")
+    assert ("iam:GetAccessKeyLastUsed", USER) in granted(template, "Credential")
+
+
+def test_new_rules_route_the_fixtures(template: dict[str, Any]) -> None:
+    """Each fixture matches exactly the rule meant for it (real-format events against the exact patterns)."""
+    from conftest import load_event
+
+    from gameday.patterns import matches
+
+    expected = {
+        "guardduty/instance_actor_high": "GuardDutyInstanceFindings",
+        "cloudtrail/stop_logging": "TrailTampering",
+        "cloudtrail/stop_logging_failed": "TrailTampering",
+        "cloudtrail/delete_trail": "TrailTampering",
+        "cloudtrail/update_trail_weaken": "TrailTampering",
+        "cloudtrail/put_event_selectors_weaken": "TrailTampering",
+        "cloudtrail/authorize_sg_ingress_ssh_world": "WorldOpenAdminIngress",
+        "cloudtrail/authorize_sg_ingress_rdp_ipv6": "WorldOpenAdminIngress",
+        "cloudtrail/authorize_sg_ingress_https_world": "WorldOpenAdminIngress",  # port checked in code
+        "signin/root_console_login": "RootConsoleSignIn",
+        "signin/root_console_login_mfa": "RootConsoleSignIn",
+        "health/risk_credentials_exposed": "HealthCredentialsExposed",
+    }
+    rules = {lid: r["Properties"]["EventPattern"] for lid, r in template["Resources"].items()
+             if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]}  # fmt: skip
+    for fixture, rule in expected.items():
+        hits = [lid for lid, p in rules.items() if matches(p, load_event(fixture))]
+        assert len(hits) == 1 and hits[0].startswith(rule), (fixture, hits)
+    assert not [lid for lid, p in rules.items() if matches(p, load_event("guardduty/instance_target_bruteforce"))]

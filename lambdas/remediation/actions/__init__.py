@@ -1,6 +1,6 @@
 """Registered actions. Importing this package registers every action module."""
 
-from remediation.actions import cloudtrail, ec2, iam  # noqa: F401
+from remediation.actions import cloudtrail, ec2, iam, iam_lookup  # noqa: F401
 from remediation.actions.base import REGISTRY, ActionSpec, Permission
 
 __all__ = ["REGISTRY", "ActionSpec", "Permission"]
