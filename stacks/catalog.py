@@ -17,7 +17,7 @@ if str(LAMBDAS) not in sys.path:
 from remediation.actions import REGISTRY  # noqa: E402
 from remediation.actions.base import RECORD_PERMISSIONS, Permission  # noqa: E402
 
-__all__ = ["LAMBDAS", "RECORD_PERMISSIONS", "REGISTRY", "Permission", "permissions_for"]
+__all__ = ["LAMBDAS", "REGISTRY", "RECORD_PERMISSIONS", "Permission", "permissions_for"]
 
 
 def permissions_for(actions: Iterable[str]) -> list[Permission]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-__all__ = ["MetricUnit", "capture_method", "logger", "metrics", "tracing_enabled"]
+__all__ = ["MetricUnit", "logger", "metrics", "tracing_enabled", "capture_method"]
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "autoremediation")
 

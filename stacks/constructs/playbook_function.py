@@ -185,6 +185,7 @@ class PlaybookFunction(Construct):
         )
         errors.add_alarm_action(core.alarm_action)
 
+
     def _acknowledge_wildcards(self, grouped: dict[tuple[str, ...], set[str]], core: CoreResources) -> None:
         """Acknowledge each wildcard the declared permissions need, with its specific reason."""
         policy = self.role.node.find_child("DefaultPolicy")
