@@ -13,6 +13,7 @@ back to a default. CDK's own keys (`@aws-cdk/...`, lookups with `:`) are ignored
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -88,6 +89,43 @@ IAM_FINDING_FAMILIES = (
 
 DEFAULT_CREDENTIAL_FINDING_TYPES = tuple(f"{family}:IAMUser/*" for family in IAM_FINDING_FAMILIES)
 
+# GuardDuty finding families on EC2 instances (resource type Instance), incl. Runtime Monitoring.
+EC2_FINDING_FAMILIES = (
+    "Backdoor",
+    "Behavior",
+    "CryptoCurrency",
+    "DefenseEvasion",
+    "Discovery",
+    "Execution",
+    "Impact",
+    "PrivilegeEscalation",
+    "Recon",
+    "Trojan",
+    "UnauthorizedAccess",
+)
+DEFAULT_INSTANCE_FINDING_TYPES = tuple(f"{family}:EC2/*" for family in EC2_FINDING_FAMILIES) + tuple(
+    f"{family}:Runtime/*"
+    for family in (
+        "Backdoor",
+        "CryptoCurrency",
+        "DefenseEvasion",
+        "Discovery",
+        "Execution",
+        "Impact",
+        "PrivilegeEscalation",
+    )
+)
+INSTANCE_FINAL_ACTIONS = ("none", "stop", "terminate")
+INSTANCE_ASG_MODES = ("detach", "standby")
+DEFAULT_TRAIL_ACTOR_ACTIONS = ("deactivate_access_key", "attach_quarantine_policy", "revoke_sessions")
+TRAIL_ACTOR_ACTIONS = (
+    "deactivate_access_key",
+    "deactivate_all_access_keys",
+    "attach_quarantine_policy",
+    "revoke_sessions",
+)
+
+
 HEALTH_ACTIONS = ("recover", "reboot", "stop", "terminate", "notify")
 HEALTH_AUTO_SCALING = ("mark_unhealthy", "direct", "notify")
 HEALTH_RETIREMENT = ("notify", "stop_start")
@@ -99,6 +137,7 @@ _FINDING_TYPE = re.compile(r"^[A-Za-z0-9:/!.&_-]+\*?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _TAG = re.compile(r"^[\w.:/=+@ -]{1,128}=[\w.:/=+@ -]{0,256}$")
+_TRAIL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$")
 _PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$")
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
 
@@ -259,6 +298,23 @@ def alarm_spec(*, threshold: bool = True) -> Parser:
 
     parse.__doc__ = "object {" + ", ".join(keys) + "}"
     return parse
+
+
+def cidr_or_empty(key: str, raw: Any) -> str:
+    if raw == "":
+        return ""
+    try:
+        network = ipaddress.ip_network(raw, strict=True) if isinstance(raw, str) else None
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {raw!r} is not a CIDR ({exc})") from exc
+    if network is None:
+        raise ConfigError(f"{key}: expected a CIDR string, got {raw!r}")
+    if network.prefixlen == 0:
+        raise ConfigError(f"{key}: {raw!r} opens the isolation group to the world; give the examiner's CIDR")
+    return str(network)
+
+
+cidr_or_empty.__doc__ = "an IPv4 or IPv6 CIDR (not /0), or empty"
 
 
 # --------------------------------------------------------------------------- settings
@@ -502,6 +558,119 @@ SETTINGS: tuple[Setting, ...] = (
         "cron(17 3 * * ? *)",
         "When the daily reconcile creates missing and deletes orphaned alarms.",
     ),
+    # instance-compromise playbook
+    Setting(
+        "instance.mode",
+        mode,
+        "enforce",
+        "off: ignore; notify: only notify; dry_run: record what would be done; enforce: act.",
+    ),
+    Setting(
+        "instance.findingTypes",
+        list_of(finding_type, min_items=1),
+        DEFAULT_INSTANCE_FINDING_TYPES,
+        "GuardDuty finding types (on Instance resources) routed to the playbook; a trailing * makes a prefix.",
+    ),
+    Setting("instance.minSeverity", number(0, 10), 7.0, "Minimum GuardDuty severity acted on (7 = High, 4 = Medium)."),
+    Setting(
+        "instance.actOnTarget",
+        boolean,
+        False,
+        "Also contain an instance that is only the TARGET of the activity (default: notify only).",
+    ),
+    Setting(
+        "instance.finalAction",
+        choice(*INSTANCE_FINAL_ACTIONS),
+        "none",
+        "After evidence succeeded: stop or terminate the instance (volumes are kept). Never when evidence failed.",
+    ),
+    Setting(
+        "instance.autoScaling",
+        choice(*INSTANCE_ASG_MODES),
+        "detach",
+        "Take the instance out of its Auto Scaling group by detaching it or moving it to standby "
+        "(the group's minimum is never lowered; the group launches a replacement).",
+    ),
+    Setting(
+        "instance.untrackFirst",
+        boolean,
+        True,
+        "Isolate in two steps (all-open group, then the empty one) so tracked connections are cut too.",
+    ),
+    Setting(
+        "instance.forensicAccessCidr",
+        cidr_or_empty,
+        "",
+        "If set, the isolation group admits this CIDR on instance.forensicAccessPort (examiner access).",
+    ),
+    Setting(
+        "instance.forensicAccessPort",
+        integer(1, 65535),
+        22,
+        "TCP port the examiner CIDR may reach on an isolated instance.",
+    ),
+    Setting(
+        "instance.flowLogs",
+        boolean,
+        False,
+        "Turn on VPC flow logs (to the evidence bucket) for the instance's network interfaces.",
+    ),
+    Setting(
+        "instance.disassociateElasticIp",
+        boolean,
+        False,
+        "Disassociate Elastic IPs from the instance's interfaces (the allocation is kept).",
+    ),
+    Setting(
+        "instance.quarantineInstanceProfile",
+        boolean,
+        False,
+        "Replace the instance profile with a permission-less quarantine profile the stack creates.",
+    ),
+    # audit-trail tampering playbook
+    Setting(
+        "trail.mode",
+        mode,
+        "enforce",
+        "off: ignore; notify: only notify; dry_run: record what would be done; enforce: act.",
+    ),
+    Setting(
+        "trail.protectedTrails",
+        list_of(text(_TRAIL_NAME, "a CloudTrail trail name")),
+        (),
+        "Names of the trails to protect; empty protects every trail the recorder sees in the region.",
+    ),
+    Setting(
+        "trail.recordIntervalMinutes",
+        integer(5, 1440),
+        60,
+        "How often the protected trails' configuration is recorded (the state DeleteTrail/UpdateTrail restore).",
+    ),
+    Setting(
+        "trail.containActor",
+        boolean,
+        False,
+        "Also contain the IAM user or role that tampered with a trail, with the credential actions.",
+    ),
+    Setting(
+        "trail.actorActions",
+        list_of(choice(*TRAIL_ACTOR_ACTIONS), min_items=1),
+        DEFAULT_TRAIL_ACTOR_ACTIONS,
+        "Steps run on an IAM-user actor when trail.containActor is true (a role only gets revoke_sessions).",
+    ),
+    # risky-change playbook
+    Setting(
+        "risky.mode",
+        mode,
+        "enforce",
+        "off: ignore; notify: only notify; dry_run: record what would be done; enforce: act.",
+    ),
+    Setting(
+        "risky.adminPorts",
+        list_of(integer(0, 65535), min_items=1),
+        (22, 3389),
+        "Ports whose world-open ingress (0.0.0.0/0, ::/0) is revoked as soon as it is authorized.",
+    ),
 )
 
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -603,11 +772,45 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class InstanceConfig:
+    mode: str
+    finding_types: tuple[str, ...]
+    min_severity: float
+    act_on_target: bool
+    final_action: str
+    auto_scaling: str
+    untrack_first: bool
+    forensic_access_cidr: str
+    forensic_access_port: int
+    flow_logs: bool
+    disassociate_elastic_ip: bool
+    quarantine_instance_profile: bool
+
+
+@dataclass(frozen=True)
+class TrailConfig:
+    mode: str
+    protected_trails: tuple[str, ...]
+    record_interval_minutes: int
+    contain_actor: bool
+    actor_actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RiskyConfig:
+    mode: str
+    admin_ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Config:
     core: CoreConfig
     credential: CredentialConfig
     health: HealthConfig
     monitoring: MonitoringConfig
+    instance: InstanceConfig
+    trail: TrailConfig
+    risky: RiskyConfig
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -678,7 +881,38 @@ def parse_context(context: Mapping[str, Any]) -> Config:
     )
     if monitoring.scope == "list" and not monitoring.instance_ids:
         raise ConfigError("monitoring.instanceIds: scope list needs at least one instance id")
-    return Config(core=core, credential=credential, health=health, monitoring=monitoring, raw=dict(values))
+    instance = InstanceConfig(
+        mode=values["instance.mode"],
+        finding_types=values["instance.findingTypes"],
+        min_severity=values["instance.minSeverity"],
+        act_on_target=values["instance.actOnTarget"],
+        final_action=values["instance.finalAction"],
+        auto_scaling=values["instance.autoScaling"],
+        untrack_first=values["instance.untrackFirst"],
+        forensic_access_cidr=values["instance.forensicAccessCidr"],
+        forensic_access_port=values["instance.forensicAccessPort"],
+        flow_logs=values["instance.flowLogs"],
+        disassociate_elastic_ip=values["instance.disassociateElasticIp"],
+        quarantine_instance_profile=values["instance.quarantineInstanceProfile"],
+    )
+    trail = TrailConfig(
+        mode=values["trail.mode"],
+        protected_trails=values["trail.protectedTrails"],
+        record_interval_minutes=values["trail.recordIntervalMinutes"],
+        contain_actor=values["trail.containActor"],
+        actor_actions=values["trail.actorActions"],
+    )
+    risky = RiskyConfig(mode=values["risky.mode"], admin_ports=values["risky.adminPorts"])
+    return Config(
+        core=core,
+        credential=credential,
+        health=health,
+        monitoring=monitoring,
+        instance=instance,
+        trail=trail,
+        risky=risky,
+        raw=dict(values),
+    )
 
 
 def type_matcher(finding_types: tuple[str, ...]) -> list[Any]:

@@ -61,3 +61,69 @@ def instance_state_pattern() -> dict[str, Any]:
         "detail-type": ["EC2 Instance State-change Notification"],
         "detail": {"state": ["running", "terminated"]},
     }
+
+
+def instance_pattern(config: Config) -> dict[str, Any]:
+    """GuardDuty findings on EC2 instances, of the configured types and severity."""
+    inst = config.instance
+    return {
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Finding"],
+        "detail": {
+            "resource": {"resourceType": ["Instance"]},
+            "type": type_matcher(inst.finding_types),
+            "severity": [{"numeric": [">=", inst.min_severity]}],
+        },
+    }
+
+
+CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
+TRAIL_TAMPERING_CALLS = ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")
+
+
+def trail_tampering_pattern(config: Config) -> dict[str, Any]:
+    """CloudTrail calls that stop, delete or weaken a trail (failed calls included: the handler notifies)."""
+    del config
+    return {
+        "source": ["aws.cloudtrail"],
+        "detail-type": [CLOUDTRAIL_API_CALL],
+        "detail": {"eventSource": ["cloudtrail.amazonaws.com"], "eventName": list(TRAIL_TAMPERING_CALLS)},
+    }
+
+
+def world_open_ingress_pattern(config: Config) -> dict[str, Any]:
+    """AuthorizeSecurityGroupIngress calls naming 0.0.0.0/0 or ::/0 (ports and errorCode are checked in code)."""
+    del config
+    return {
+        "source": ["aws.ec2"],
+        "detail-type": [CLOUDTRAIL_API_CALL],
+        "detail": {
+            "eventSource": ["ec2.amazonaws.com"],
+            "eventName": ["AuthorizeSecurityGroupIngress"],
+            "errorCode": [{"exists": False}],
+            "$or": [
+                {"requestParameters": {"ipPermissions": {"items": {"ipRanges": {"items": {"cidrIp": ["0.0.0.0/0"]}}}}}},
+                {"requestParameters": {"ipPermissions": {"items": {"ipv6Ranges": {"items": {"cidrIpv6": ["::/0"]}}}}}},
+            ],
+        },
+    }
+
+
+def root_sign_in_pattern(config: Config) -> dict[str, Any]:
+    """Console sign-ins of the root user (successful or not)."""
+    del config
+    return {
+        "source": ["aws.signin"],
+        "detail-type": ["AWS Console Sign In via CloudTrail"],
+        "detail": {"eventName": ["ConsoleLogin"], "userIdentity": {"type": ["Root"]}},
+    }
+
+
+def credentials_exposed_pattern(config: Config) -> dict[str, Any]:
+    """AWS Health: an access key of this account was found exposed publicly."""
+    del config
+    return {
+        "source": ["aws.health"],
+        "detail-type": ["AWS Health Event"],
+        "detail": {"service": ["RISK"], "eventTypeCode": ["AWS_RISK_CREDENTIALS_EXPOSED"]},
+    }

@@ -31,10 +31,31 @@ WILDCARD_REASONS = {
     "finding names, unknown at deploy time; scoped to this account's roles and to the declared actions",
     "arn:${AWS::Partition}:iam::${AWS::AccountId}:group/*": "a compromised user is removed from the groups it "
     "belongs to, unknown at deploy time; only iam:RemoveUserFromGroup is granted on groups",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*": "the instance and health playbooks "
+    "act on whichever instance a finding or an alarm names, unknown at deploy time; scoped to this account and "
+    "region's instances and to the actions each playbook's steps declare",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:volume/*": "every EBS volume of a compromised "
+    "instance is tagged and snapshotted; the volumes are unknown at deploy time",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*": "evidence snapshots get ids only when created",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*": "every network interface of "
+    "a compromised instance is moved to the isolation group; interfaces are unknown at deploy time",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/*": "isolation groups are created "
+    "per VPC on first use, and world-open rules are revoked from whichever group an API call changed",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/*": "the isolation group is created in the "
+    "VPC of the compromised instance, unknown at deploy time",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-flow-log/*": "flow logs get ids only when created",
+    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:elastic-ip/*": "the Elastic IP of a compromised "
+    "instance is unknown at deploy time; only DisassociateAddress is granted (the allocation is kept)",
+    "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*": "the instance leaves "
+    "whichever Auto Scaling group it belongs to; only DetachInstances/EnterStandby are granted",
+    "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/*": "the instance is "
+    "deregistered from whichever target groups hold it; only DeregisterTargets is granted",
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/*": "the instance role is read from whichever "
+    "instance profile the compromised instance carries; only iam:GetInstanceProfile is granted",
+    "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*": "the trail playbook restarts, recreates or "
+    "restores whichever trail an API call tampered with (in its home region), unknown at deploy time; "
+    "restricted further by trail.protectedTrails at run time",
     "@evidence": "each incident writes its evidence under its own key below incidents/ in the evidence bucket",
-    "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*": "the health playbook reboots or stops "
-    "and starts whichever monitored instance's alarm fired, unknown at deploy time; scoped to this account and "
-    "region's instances and to the declared actions",
     "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*": (
         "an impaired instance is marked Unhealthy in whichever Auto Scaling group it belongs to; only "
         "autoscaling:SetInstanceHealth is granted on groups"

@@ -8,12 +8,12 @@ Assumed role: deny the role's sessions issued before now. Root: notify only.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from remediation import guards
 from remediation.engine import Run, incident_id_for, reject
-from remediation.events import AccessKeyDetails, GuardDutyFinding, InvalidEvent
+from remediation.events import ACCESS_KEY_ID, AccessKeyDetails, Envelope, GuardDutyFinding, InvalidEvent, Reader
 from remediation.observability import logger
 from remediation.settings import Settings
 
@@ -42,6 +42,8 @@ def steps_for(settings: Settings, finding_type: str) -> list[str]:
 
 
 def handle(event: Any, settings: Settings) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("source") == "aws.health":
+        return handle_health(event, settings)
     try:
         finding = GuardDutyFinding.parse(event)
         key = AccessKeyDetails.parse(finding)
@@ -117,11 +119,20 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
 def _contain_user(
     run: Run, settings: Settings, finding: GuardDutyFinding, key: AccessKeyDetails, arn: str, summary: str
 ) -> dict[str, Any]:
-    user = key.user_name
     since = finding.last_seen or finding.envelope.time
+    _user_steps(
+        run, settings, finding_type=finding.type, user=key.user_name, key_id=key.access_key_id, arn=arn, since=since
+    )
+    return run.finish(summary)
+
+
+def _user_steps(
+    run: Run, settings: Settings, *, finding_type: str, user: str, key_id: str, arn: str, since: datetime
+) -> None:
+    """The configured steps for an IAM user whose access key is compromised."""
     lookback = since - timedelta(hours=int(settings.option("cloudtrail_lookback_hours")))
     arguments: dict[str, dict[str, Any]] = {
-        "deactivate_access_key": {"user": user, "key_id": key.access_key_id},
+        "deactivate_access_key": {"user": user, "key_id": key_id},
         "deactivate_all_access_keys": {"user": user},
         "attach_quarantine_policy": {"user": user},
         "revoke_sessions": {"kind": "user", "name": user},
@@ -130,14 +141,85 @@ def _contain_user(
         "delete_inline_policies": {"user": user},
         "remove_from_groups": {"user": user},
         "delete_login_profile": {"user": user},
-        "lookup_cloudtrail": {"key_id": key.access_key_id, "since": lookback},
+        "lookup_cloudtrail": {"key_id": key_id, "since": lookback},
         "recheck_new_credentials": {
             "user": user,
             "since": since,
             "wait_seconds": float(settings.option("recheck_seconds")),
         },
     }
-    for name in steps_for(settings, finding.type):
-        target = key.access_key_id if name in ("deactivate_access_key", "lookup_cloudtrail") else arn
+    for name in steps_for(settings, finding_type):
+        target = key_id if name in ("deactivate_access_key", "lookup_cloudtrail") else arn
         run.step(name, target, **arguments[name])
+
+
+HEALTH_TYPE = "AWS_RISK_CREDENTIALS_EXPOSED"
+
+
+def handle_health(event: Any, settings: Settings) -> dict[str, Any]:
+    """AWS Health found an access key of this account exposed publicly: treat it like a GuardDuty key finding."""
+    try:
+        envelope, detail = Envelope.parse(event, sources=("aws.health",), detail_types=("AWS Health Event",))
+        type_code = detail.str("eventTypeCode")
+        if type_code != HEALTH_TYPE:
+            raise InvalidEvent(f"detail.eventTypeCode: {type_code[:60]!r} is not {HEALTH_TYPE}")
+        status = detail.str("statusCode", required=False) or "open"
+        entities = detail.list("affectedEntities")
+        keys = []
+        for index, entity in enumerate(entities):
+            value = Reader(entity, f"detail.affectedEntities[{index}]").str("entityValue", pattern=ACCESS_KEY_ID)
+            keys.append(value)
+        if not keys:
+            raise InvalidEvent("detail.affectedEntities: no access key named")
+        if len(keys) > 1:
+            raise InvalidEvent("detail.affectedEntities: more than one key (AWS sends one event per key)")
+    except InvalidEvent as exc:
+        return reject(settings, event, exc)
+    key_id = keys[0]
+    arn_account = f"arn:{_partition(detail)}:iam::{envelope.account}"
+    subject = {
+        "access_key_id": key_id,
+        "finding_type": HEALTH_TYPE,
+        "health_event": detail.str("eventArn", required=False) or "-",
+    }
+    run = Run(
+        settings,
+        event_id=envelope.id,
+        incident_id=incident_id_for(settings.playbook, f"health:{key_id}"),
+        subject=subject,
+        detected_at=envelope.time,
+    )
+    logger.append_keys(access_key_id=key_id)
+    summary = f"{HEALTH_TYPE}: access key {key_id} exposed publicly"
+    if settings.mode == "off":
+        return run.skip("playbook mode is off")
+    if status != "open":
+        return run.skip(f"Health event status is {status}")
+    if settings.mode == "notify":
+        return run.notify_only("playbook mode is notify", summary)
+    owner = run.step("lookup_key_owner", key_id, key_id=key_id)
+    if owner.status != "succeeded":
+        run.result.decision, run.result.reason = "notified", f"owner of {key_id} unknown: {owner.detail}"
+        return run.finish(summary)
+    user = str(run.state["key_owner"])
+    arn = f"{arn_account}:user/{user}"
+    run.subject["principal"] = arn
+    summary = f"{HEALTH_TYPE}: access key {key_id} of IAM user {user} exposed publicly"
+    if guards.allow_listed(settings, arn):
+        return run.notify_only(f"principal {arn} is on the allow-list", summary)
+    inspected = run.step("inspect_principal", arn, kind="user", name=user)
+    if inspected.status == "failed":
+        return run.finish(summary)
+    if guards.protected(settings, run.state.get("tags", {})):
+        run.result.decision = "notified"
+        run.result.reason = f"principal carries the protected tag {settings.protected_tag_key}"
+        return run.finish(summary)
+    _user_steps(run, settings, finding_type=HEALTH_TYPE, user=user, key_id=key_id, arn=arn, since=envelope.time)
     return run.finish(summary)
+
+
+def _partition(detail: Reader) -> str:
+    """Health event ARNs carry the partition (arn:aws-cn:health:...)."""
+    arn = detail.str("eventArn", required=False)
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[1].startswith("aws") else "aws"
