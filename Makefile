@@ -24,8 +24,8 @@ setup: $(VENV)/.installed node_modules/.installed
 synth: setup  ## synthesize with the real CDK CLI (runs cdk-nag; fails on unacknowledged findings)
 	$(CDK) synth --quiet
 
-demo: synth  ## the main job: synth, then a simulated incident through the synthesized rules
-	$(PY) -m gameday replay tests/events/guardduty/credential_user_high.json --seed
+demo: synth  ## the main job: synth, then the game-day library through the synthesized rules, with a report
+	$(PY) -m gameday run --report reports/gameday.html
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -52,7 +52,7 @@ WITH_PLACEHOLDERS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 # Context key that turns a playbook off, by PLAYBOOK name (default: "<playbook>.mode").
-MODE_KEYS: dict[str, str] = {"risky_change": "risky.mode", "alarm_lifecycle": "health.mode"}
+MODE_KEYS: dict[str, str] = {"risky_change": "risky.mode", "alarm_lifecycle": "monitoring.mode"}
 
 
 def mode_key(playbook: str) -> str:

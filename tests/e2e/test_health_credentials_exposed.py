@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from conftest import fresh, load_event
+from tests.conftest import fresh, load_event
 
 import gameday
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import fresh, load_event
+from tests.conftest import fresh, load_event
 
 import gameday
 from gameday.seeders import instance as seeder

@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import fresh, load_event
+from tests.conftest import fresh, load_event
 
 import gameday
 from gameday.seeders import risky as seeder

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import boto3
-from conftest import fresh, load_event
+from tests.conftest import fresh, load_event
 
 import gameday
 from gameday.seeders import trail as seeder

@@ -111,14 +111,14 @@ def test_unknown_top_level_key_names_the_allowed_keys(tmp_path: Path) -> None:
         load(write(tmp_path, GOOD + "expectations: {}\n"))
 
 
-def test_tutorial_in_the_docs_is_a_valid_scenario(tmp_path: Path) -> None:
+def test_tutorial_in_the_readme_is_a_valid_scenario(tmp_path: Path) -> None:
     scenario = load(write(tmp_path, tutorial_yaml()))
     assert scenario.name == "ci-key-leaked"
 
 
 def tutorial_yaml() -> str:
-    """The YAML block after the `gameday-example` marker of docs/gameday.md."""
-    text = (ROOT / "docs" / "gameday.md").read_text()
+    """The YAML block after the `gameday-example` marker of README.md."""
+    text = (ROOT / "README.md").read_text()
     block = text.split("<!-- gameday-example -->", 1)[1]
     return block.split("```yaml\n", 1)[1].split("```", 1)[0]
 
