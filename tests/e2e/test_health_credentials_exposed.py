@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from tests.conftest import fresh, load_event
 
 import gameday
+from tests.conftest import fresh, load_event
 
 
 def test_exposed_key_is_contained_like_a_guardduty_key_finding(sim: Any) -> None:

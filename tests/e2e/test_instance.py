@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from tests.conftest import fresh, load_event
 
 import gameday
 from gameday.seeders import instance as seeder
+from tests.conftest import fresh, load_event
 
 REGION = "us-east-1"
 

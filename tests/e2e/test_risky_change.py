@@ -6,10 +6,10 @@ from typing import Any
 
 import boto3
 import pytest
-from tests.conftest import fresh, load_event
 
 import gameday
 from gameday.seeders import risky as seeder
+from tests.conftest import fresh, load_event
 
 REGION = "us-east-1"
 

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import boto3
-from tests.conftest import fresh, load_event
 
 import gameday
 from gameday.seeders import trail as seeder
+from tests.conftest import fresh, load_event
 
 REGION = "us-east-1"
 NAME = "management-trail"

@@ -258,9 +258,8 @@ def test_health_credentials_exposed_routes_to_the_credential_function(template: 
 
 def test_new_rules_route_the_fixtures(template: dict[str, Any]) -> None:
     """Each fixture matches exactly the rule meant for it (real-format events against the exact patterns)."""
-    from tests.conftest import load_event
-
     from gameday.patterns import matches
+    from tests.conftest import load_event
 
     expected = {
         "guardduty/instance_actor_high": "GuardDutyInstanceFindings",
