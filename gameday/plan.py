@@ -218,8 +218,7 @@ def _health_action(action: str, config: Config) -> list[str]:
     if action in ("stop", "terminate"):
         step = f"{action}_impaired_instance"
         extra = f" (waits up to {health.stop_timeout_seconds} s for the stop)" if action == "stop" else ""
-        return [_step("capture_instance_config"),
-                f"{_step(step, extra)}: only if the configuration was captured."]  # fmt: skip
+        return [_step("capture_instance_config"), _step(step, f"{extra}, only if the configuration was captured")]
     return ["Notify only; nothing is changed."]
 
 
