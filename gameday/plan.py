@@ -320,9 +320,13 @@ def _alarm_lines(config: Config) -> list[str]:
     def every(spec: Mapping[str, float]) -> str:
         return f"over {int(spec['evaluationPeriods'])} period(s) of {int(spec['periodSeconds'])} s"
 
+    recover = "when the instance supports it and is not protected, CloudWatch's native recover action"
+    if mon.scope == "list":
+        which = "CloudWatch's native recover action" if mon.recover_listed_instances else "no recover action"
+        recover = f"{which} (`monitoring.recoverListedInstances`)"
     out = [
         f"- `StatusCheckFailed_System` (the host): any failure {every(mon.status_check)}; actions: the SNS topic "
-        "and, when the instance supports it and is not protected, CloudWatch's native recover action.",
+        f"and {recover}.",
         f"- `StatusCheckFailed_Instance` (the operating system): any failure {every(mon.status_check)}; action: "
         "the SNS topic.",
     ]
