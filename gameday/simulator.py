@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gameday import account, template
+from gameday import account, guardrails, template
 from gameday.patterns import matches
 
 LAMBDAS = template.ROOT / "lambdas"
@@ -104,9 +104,16 @@ class Simulation:
 
             settings.reset()
             clients.reset()
+            # moto evaluates no IAM policy: enforce the role's protected-tag Deny statements.
+            guard = guardrails.enforcer(guardrails.deny_statements(self.template, function_id))
+            clients.add_hook(guard)
             handler = getattr(importlib.import_module(module_name), attr)
-            with contextlib.redirect_stdout(output):
-                entry["result"] = handler(event, FakeContext(function_name=account.Physical(function_id).ref))
+            try:
+                with contextlib.redirect_stdout(output):
+                    entry["result"] = handler(event, FakeContext(function_name=account.Physical(function_id).ref))
+            finally:
+                clients.remove_hook(guard)
+                clients.reset()
         except Exception as exc:  # the simulator reports what Lambda would: the error and its type
             entry["error"] = {"type": type(exc).__name__, "message": str(exc),
                               "trace": traceback.format_exc(limit=6)}  # fmt: skip

@@ -246,6 +246,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Keep the evidence bucket, incident table, key and log groups when the stack is destroyed."),
     Setting("core.reservedConcurrency", integer(1, 100), 5,
             "Reserved concurrency of each playbook function: bounds the API call rate of a burst."),
+    Setting("core.breakerLimit", integer(0, 10000), 20,
+            "Circuit breaker: at most this many destructive actions (stop, terminate, isolate, detach, remove "
+            "access) per account per window, counted atomically in the incident table; past it playbooks only "
+            "notify, and one alert is sent. 0 turns every destructive step into notify-only."),
+    Setting("core.breakerWindowMinutes", integer(1, 10080), 60,
+            "Length of the circuit breaker's window, in minutes."),
+    Setting("core.repeatNotifyMinutes", integer(0, 10080), 60,
+            "A finding that repeats without changing its incident's status notifies at most once per this many "
+            "minutes."),
     # credential playbook
     Setting("credential.mode", mode, "enforce",
             "off: ignore; notify: only notify; dry_run: record what would be done; enforce: act."),
@@ -281,6 +290,9 @@ class CoreConfig:
     evidence_retention_days: int
     reserved_concurrency: int
     retain_data: bool
+    breaker_limit: int = 20
+    breaker_window_minutes: int = 60
+    repeat_notify_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -343,6 +355,9 @@ def parse_context(context: Mapping[str, Any]) -> Config:
         evidence_retention_days=values["core.evidenceRetentionDays"],
         reserved_concurrency=values["core.reservedConcurrency"],
         retain_data=values["core.retainData"],
+        breaker_limit=values["core.breakerLimit"],
+        breaker_window_minutes=values["core.breakerWindowMinutes"],
+        repeat_notify_minutes=values["core.repeatNotifyMinutes"],
     )
     credential = CredentialConfig(
         mode=values["credential.mode"],

@@ -8,6 +8,7 @@ standard mode so throttling is retried with backoff instead of lost.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
@@ -28,6 +29,18 @@ RETRY_CONFIG = Config(
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str | None], Any] = {}
+# Called with every new client. Lambda registers none; the simulator and tests use them to
+# observe calls (botocore event hooks) or to inject faults. Survive `reset()`.
+_hooks: list[Callable[[Any], None]] = []
+
+
+def add_hook(hook: Callable[[Any], None]) -> None:
+    _hooks.append(hook)
+
+
+def remove_hook(hook: Callable[[Any], None]) -> None:
+    if hook in _hooks:
+        _hooks.remove(hook)
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -40,6 +53,8 @@ def client(service: str, region: str | None = None) -> Any:
                 import boto3
 
                 found = boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+                for hook in _hooks:
+                    hook(found)
                 _cache[key] = found
     return found
 

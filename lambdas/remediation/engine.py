@@ -200,6 +200,11 @@ class Run:
                 logger.info("delivery not new", extra={"delivery": self.delivery.status, "why": self.delivery.detail})
         return self.delivery
 
+    def delivery_detail(self) -> str:
+        """Why the steps of this run are skipped wholesale ("" when the delivery is new)."""
+        delivery = self._claim()
+        return delivery.detail if delivery.status in ("duplicate", "released") else ""
+
     def previous(self) -> dict[str, Any] | None:
         """The incident recorded by an earlier run for the same finding (None if this is the first)."""
         if not self._previous_loaded:
