@@ -53,19 +53,24 @@ def deny_statements(template: dict[str, Any], function_id: str) -> list[TagDeny]
     return out
 
 
-def _tags(service: str, params: dict[str, Any]) -> list[dict[str, str]] | None:
+def _tags(service: str, params: dict[str, Any], readers: dict[str, Any]) -> list[dict[str, str]] | None:
     """Tags of the resource a call names, or None if this emulation cannot tell."""
-    region = account.REGION
+
+    def reader(name: str) -> Any:
+        if name not in readers:
+            readers[name] = boto3.client(name, region_name=account.REGION)
+        return readers[name]
+
     try:
         if service == "iam" and "UserName" in params:
-            return list(boto3.client("iam", region_name=region).list_user_tags(UserName=params["UserName"])["Tags"])
+            return list(reader("iam").list_user_tags(UserName=params["UserName"])["Tags"])
         if service == "iam" and "RoleName" in params:
-            return list(boto3.client("iam", region_name=region).list_role_tags(RoleName=params["RoleName"])["Tags"])
+            return list(reader("iam").list_role_tags(RoleName=params["RoleName"])["Tags"])
         if service == "ec2":
             ids = [params[k] for k in ("InstanceId", "GroupId", "VolumeId") if isinstance(params.get(k), str)]
             ids += [i for i in params.get("InstanceIds", []) if isinstance(i, str)]
             if ids:
-                found = boto3.client("ec2", region_name=region).describe_tags(
+                found = reader("ec2").describe_tags(
                     Filters=[{"Name": "resource-id", "Values": ids}]
                 )["Tags"]
                 return [{"Key": t["Key"], "Value": t["Value"]} for t in found]
@@ -77,6 +82,8 @@ def _tags(service: str, params: dict[str, Any]) -> list[dict[str, str]] | None:
 def enforcer(denies: list[TagDeny]) -> Any:
     """A `clients.add_hook` callback that makes each new client honour the Deny statements."""
 
+    readers: dict[str, Any] = {}  # plain clients (not hooked) to read tags, one per service
+
     def install(client: Any) -> None:
         prefix = client.meta.service_model.signing_name
 
@@ -85,7 +92,7 @@ def enforcer(denies: list[TagDeny]) -> Any:
             relevant = [d for d in denies if any(fnmatchcase(action, a) for a in d.actions)]
             if not relevant:
                 return
-            tags = _tags(prefix, params) or []
+            tags = _tags(prefix, params, readers) or []
             for deny in relevant:
                 if any(t["Key"] == deny.tag_key and t["Value"] == deny.tag_value for t in tags):
                     raise ClientError(

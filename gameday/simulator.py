@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import time
@@ -108,10 +109,18 @@ class Simulation:
             guard = guardrails.enforcer(guardrails.deny_statements(self.template, function_id))
             clients.add_hook(guard)
             handler = getattr(importlib.import_module(module_name), attr)
+            from remediation.observability import logger
+
+            # Powertools' handler holds the stdout of its creation: point it at the capture too.
+            streams = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+            saved_streams = [h.setStream(output) for h in streams]
             try:
                 with contextlib.redirect_stdout(output):
                     entry["result"] = handler(event, FakeContext(function_name=account.Physical(function_id).ref))
             finally:
+                for h, stream in zip(streams, saved_streams, strict=True):
+                    if stream is not None:
+                        h.setStream(stream)
                 clients.remove_hook(guard)
                 clients.reset()
         except Exception as exc:  # the simulator reports what Lambda would: the error and its type

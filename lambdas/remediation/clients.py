@@ -43,6 +43,19 @@ def remove_hook(hook: Callable[[Any], None]) -> None:
         _hooks.remove(hook)
 
 
+_session: Any = None
+
+
+def _get_session() -> Any:
+    """One boto3 session per process: service models are loaded once, not per client."""
+    global _session
+    if _session is None:
+        import boto3
+
+        _session = boto3.session.Session()
+    return _session
+
+
 def client(service: str, region: str | None = None) -> Any:
     key = (service, region)
     found = _cache.get(key)
@@ -50,9 +63,7 @@ def client(service: str, region: str | None = None) -> Any:
         with _lock:
             found = _cache.get(key)
             if found is None:
-                import boto3
-
-                found = boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+                found = _get_session().client(service, region_name=region, config=RETRY_CONFIG)
                 for hook in _hooks:
                     hook(found)
                 _cache[key] = found
@@ -60,6 +71,7 @@ def client(service: str, region: str | None = None) -> Any:
 
 
 def reset() -> None:
+    """Drop the clients (the session stays: its loaded service models are reused)."""
     with _lock:
         _cache.clear()
 

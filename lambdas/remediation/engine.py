@@ -93,6 +93,7 @@ class Result:
     steps: list[StepRecord] = field(default_factory=list)
     notification_id: str = ""
     time_to_contain_ms: int | None = None
+    warnings: list[str] = field(default_factory=list)  # bookkeeping that failed but did not stop the run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +196,7 @@ class Run:
                 logger.error("could not claim the delivery; continuing without dedupe",
                              extra={"error_code": error_code(exc)})  # fmt: skip
                 metrics.add_metric(name="ClaimFailures", unit=MetricUnit.Count, value=1)
+                self.result.warnings.append(f"delivery claim failed ({error_code(exc)}): acted without dedupe")
                 self.delivery = ledger.Claim("unclaimed", f"claim failed: {error_code(exc)}")
             if self.delivery.status != "new":
                 logger.info("delivery not new", extra={"delivery": self.delivery.status, "why": self.delivery.detail})
@@ -213,6 +215,7 @@ class Run:
                 found = store.get_incident(self.settings, self.incident_id)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not read the earlier incident", extra={"error_code": error_code(exc)})
+                self.result.warnings.append(f"earlier incident unreadable ({error_code(exc)}): treated as first run")
                 found = None
             if found is not None:
                 raw = found.get("steps", "[]")
@@ -275,6 +278,7 @@ class Run:
             )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
             logger.exception("could not send the circuit-breaker alert", extra={"error_code": error_code(exc)})
+            self.result.warnings.append(f"circuit-breaker alert not sent ({error_code(exc)})")
 
     def _call(self, spec: ActionSpec, kwargs: dict[str, Any]) -> Outcome:
         """Run the action within its budget; a step that overruns is abandoned and reported."""
@@ -352,6 +356,8 @@ class Run:
             logger.exception("could not record incident", extra={"error_code": error_code(exc)})
             result.steps.append(StepRecord("record_incident", self.settings.incident_table, "failed",
                                            error_code=error_code(exc)))  # fmt: skip
+            if result.decision in ("acted", "dry_run", "notified"):
+                result.decision = "partial"
         changed = previous is None or previous.get("status") != item["status"]
         self._notify(summary, changed=changed)
         self._metrics()
@@ -397,14 +403,13 @@ class Run:
         """One notification per incident; an unchanged repeat at most once per window."""
         result = self.result
         try:
-            if changed:
-                ledger.mark_notified(self.settings, self.incident_id)
-            elif not ledger.may_notify(self.settings, self.incident_id):
+            if not changed and not ledger.may_notify(self.settings, self.incident_id):
                 logger.info("repeat notification suppressed (window)")
                 metrics.add_metric(name="NotificationsSuppressed", unit=MetricUnit.Count, value=1)
                 return
         except (ClientError, BotoCoreError) as exc:
             logger.error("notification window unavailable; notifying", extra={"error_code": error_code(exc)})
+            result.warnings.append(f"notification window unavailable ({error_code(exc)})")
         prefix = "" if changed else "update: "
         try:
             result.notification_id = store.publish(
@@ -416,6 +421,19 @@ class Run:
         except (ClientError, BotoCoreError) as exc:
             logger.exception("could not notify", extra={"error_code": error_code(exc)})
             result.steps.append(StepRecord("notify", self.settings.topic_arn, "failed", error_code=error_code(exc)))
+            if result.decision in ("acted", "dry_run", "notified"):
+                result.decision = "partial"
+            self._ledger_quietly(ledger.clear_notified, "notification window not reopened")
+            return
+        if changed:
+            self._ledger_quietly(ledger.mark_notified, "notification window not started")
+
+    def _ledger_quietly(self, fn: Callable[[Settings, str], None], what: str) -> None:
+        try:
+            fn(self.settings, self.incident_id)
+        except (ClientError, BotoCoreError) as exc:
+            logger.error(what, extra={"error_code": error_code(exc)})
+            self.result.warnings.append(f"{what} ({error_code(exc)})")
 
     def _complete(self) -> None:
         if self.delivery is not None and self.delivery.status in ("new", "released"):
@@ -423,6 +441,7 @@ class Run:
                 ledger.complete(self.settings, self.result.event_id)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not complete the delivery claim", extra={"error_code": error_code(exc)})
+                self.result.warnings.append(f"delivery claim not completed ({error_code(exc)})")
 
     def _abandon(self) -> None:
         if self.delivery is not None and self.delivery.status == "new":
@@ -430,6 +449,7 @@ class Run:
                 ledger.abandon(self.settings, self.result.event_id)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not drop the delivery claim", extra={"error_code": error_code(exc)})
+                self.result.warnings.append(f"delivery claim not dropped ({error_code(exc)}): retries wait for its lease")
 
     def _metrics(self) -> None:
         name = {"acted": "Remediations", "partial": "Remediations", "dry_run": "DryRuns", "notified": "Notified"}
@@ -453,6 +473,8 @@ class Run:
         lines += [f"{k + ':':<12} {v}" for k, v in self.subject.items()]
         if self.contained_ms is not None:
             lines.append(f"Contained:   {self.contained_ms} ms after the handler started")
+        if r.warnings:
+            lines += ["", "Warnings:", *(f"  - {w}" for w in r.warnings)]
         if r.steps:
             lines += ["", "Steps:"]
             for s in r.steps:

@@ -194,3 +194,10 @@ def _put_once(settings: Settings, pk: str, sk: str, *, expires: int) -> bool:
             return False
         raise
     return True
+
+
+def clear_notified(settings: Settings, incident_id: str) -> None:
+    """The notification could not be sent: let the retry send it."""
+    clients.dynamodb().delete_item(
+        TableName=settings.incident_table, Key={"pk": {"S": f"NOTIFY#{incident_id}"}, "sk": {"S": "LAST"}}
+    )

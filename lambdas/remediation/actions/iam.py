@@ -220,8 +220,10 @@ def capture_user_state(run: Run, *, user: str) -> Outcome:
     for key in _keys(user):
         try:
             last = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
-        except ClientError:
-            last = {}
+        except ClientError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+            last = {}  # the key was deleted meanwhile
         keys.append({**key, "LastUsed": last})
     try:
         login: dict[str, Any] | None = iam.get_login_profile(UserName=user)["LoginProfile"]
@@ -367,7 +369,9 @@ def lookup_cloudtrail(run: Run, *, key_id: str, since: datetime) -> Outcome:
             events.extend(page.get("Events", []))
     except (ClientError, BotoCoreError, NotImplementedError) as exc:
         # Evidence, not containment: an unavailable API is reported, never fatal.
-        raise NotApplicable(f"CloudTrail lookup unavailable: {str(exc)[:200]}") from exc
+        from remediation.actions.base import error_code
+
+        raise NotApplicable(f"CloudTrail lookup unavailable ({error_code(exc)}): {str(exc)[:200]}") from exc
     key = store.put_evidence(run.settings, run.incident_id, "cloudtrail-events", {"access_key_id": key_id,
                              "since": since, "events": events})  # fmt: skip
     return Outcome(detail=f"{len(events)} event(s) -> {key}")
