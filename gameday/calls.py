@@ -125,13 +125,11 @@ class Fault:
         if self.kind == "Timeout":
             raise ReadTimeoutError(endpoint_url=f"https://{self.service}.amazonaws.com/")
         status = {"Throttling": 400, "AccessDenied": 403}.get(self.kind, 404)
-        raise ClientError(
-            {
-                "Error": {"Code": self.code, "Message": f"injected {self.kind} on {self.operation}"},
-                "ResponseMetadata": {"HTTPStatusCode": status},
-            },
-            self.operation,
-        )
+        response: Any = {
+            "Error": {"Code": self.code, "Message": f"injected {self.kind} on {self.operation}"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        raise ClientError(response, self.operation)
 
 
 def throttle_first(client: Any, operation: str, times: int) -> list[int]:
@@ -146,9 +144,12 @@ def throttle_first(client: Any, operation: str, times: int) -> list[int]:
             return None  # let moto answer
         body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
                 b"<Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>")  # fmt: skip
-        return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Raw(body))
+        headers: Any = {"Content-Type": "text/xml"}
+        return AWSResponse(request.url, 400, headers, _Raw(body))
 
-    client.meta.events.register_first(f"before-send.{client.meta.service_model.service_id.hyphenize()}.{operation}", send)
+    client.meta.events.register_first(
+        f"before-send.{client.meta.service_model.service_id.hyphenize()}.{operation}", send
+    )
     return attempts
 
 

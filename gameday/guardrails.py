@@ -58,7 +58,8 @@ def _tags(service: str, params: dict[str, Any], readers: dict[str, Any]) -> list
 
     def reader(name: str) -> Any:
         if name not in readers:
-            readers[name] = boto3.client(name, region_name=account.REGION)
+            factory: Any = boto3.client
+            readers[name] = factory(name, region_name=account.REGION)
         return readers[name]
 
     try:
@@ -70,9 +71,7 @@ def _tags(service: str, params: dict[str, Any], readers: dict[str, Any]) -> list
             ids = [params[k] for k in ("InstanceId", "GroupId", "VolumeId") if isinstance(params.get(k), str)]
             ids += [i for i in params.get("InstanceIds", []) if isinstance(i, str)]
             if ids:
-                found = reader("ec2").describe_tags(
-                    Filters=[{"Name": "resource-id", "Values": ids}]
-                )["Tags"]
+                found = reader("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": ids}])["Tags"]
                 return [{"Key": t["Key"], "Value": t["Value"]} for t in found]
     except ClientError:
         return None  # the resource does not exist: the real call will say so
@@ -95,18 +94,21 @@ def enforcer(denies: list[TagDeny]) -> Any:
             tags = _tags(prefix, params, readers) or []
             for deny in relevant:
                 if any(t["Key"] == deny.tag_key and t["Value"] == deny.tag_value for t in tags):
-                    raise ClientError(
-                        {
-                            "Error": {
-                                "Code": "AccessDenied",
-                                "Message": f"User is not authorized to perform: {action} with an explicit deny "
-                                f"in an identity-based policy (resource tag {deny.tag_key}={deny.tag_value})",
-                            },
-                            "ResponseMetadata": {"HTTPStatusCode": 403},
+                    response: Any = {
+                        "Error": {
+                            "Code": "AccessDenied",
+                            "Message": f"User is not authorized to perform: {action} with an explicit deny "
+                            f"in an identity-based policy (resource tag {deny.tag_key}={deny.tag_value})",
                         },
+                        "ResponseMetadata": {"HTTPStatusCode": 403},
+                    }
+                    raise ClientError(
+                        response,
                         model.name,
                     )
 
-        client.meta.events.register(f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.*", check)
+        client.meta.events.register(
+            f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.*", check
+        )
 
     return install

@@ -49,8 +49,10 @@ def _ec2(out: dict[str, str], tag: str) -> None:
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"app{tag}", Description="app", VpcId=vpc)["GroupId"]
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet,
-                                 SecurityGroupIds=[group])["Instances"][0]  # fmt: skip
+    instance = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet,
+        SecurityGroupIds=[group],
+    )["Instances"][0]  # fmt: skip
     out.update({
         "i-0abc1234def567890": instance["InstanceId"],
         "vpc-0a1b2c3d4e5f60718": vpc,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 OUR_SIDS = ("AutoRemediationQuarantine", "AutoRemediationRevokeOlderSessions")
@@ -134,7 +135,7 @@ def _our_policies(ctx: Context, step: dict[str, Any]) -> list[Change]:
             document = json.loads(unquote(document))
         if any(s.get("Sid") == sid for s in document.get("Statement", [])):
             changes.append(Change(step["action"], f"{kind}/{name}", f"delete inline policy {policy} from {kind} {name}",
-                                  lambda p=policy: delete(**{key: name, "PolicyName": p})))  # fmt: skip
+                                  partial(delete, **{key: name, "PolicyName": policy})))  # fmt: skip
     return changes
 
 
@@ -142,7 +143,7 @@ def _our_policies(ctx: Context, step: dict[str, Any]) -> list[Change]:
 def _detached(ctx: Context, step: dict[str, Any]) -> list[Change]:
     user, iam = _user(ctx), ctx.clients("iam")
     return [Change(step["action"], arn, f"attach managed policy {arn} to {user}",
-                   lambda a=arn: iam.attach_user_policy(UserName=user, PolicyArn=a))
+                   partial(iam.attach_user_policy, UserName=user, PolicyArn=arn))
             for arn in step.get("before") or []]  # fmt: skip
 
 
@@ -158,9 +159,8 @@ def _deleted_inline(ctx: Context, step: dict[str, Any]) -> list[Change]:
                                   note="document missing from user-before-state.json: restore by hand"))  # fmt: skip
             continue
         body = document if isinstance(document, str) else json.dumps(document)
-        changes.append(Change(step["action"], policy, f"put inline policy {policy} back on {user}",
-                              lambda p=policy, b=body: iam.put_user_policy(UserName=user, PolicyName=p,
-                                                                           PolicyDocument=b)))  # fmt: skip
+        put = partial(iam.put_user_policy, UserName=user, PolicyName=policy, PolicyDocument=body)
+        changes.append(Change(step["action"], policy, f"put inline policy {policy} back on {user}", put))
     return changes
 
 
@@ -168,7 +168,7 @@ def _deleted_inline(ctx: Context, step: dict[str, Any]) -> list[Change]:
 def _groups(ctx: Context, step: dict[str, Any]) -> list[Change]:
     user, iam = _user(ctx), ctx.clients("iam")
     return [Change(step["action"], group, f"add {user} back to group {group}",
-                   lambda g=group: iam.add_user_to_group(GroupName=g, UserName=user))
+                   partial(iam.add_user_to_group, GroupName=group, UserName=user))
             for group in step.get("before") or []]  # fmt: skip
 
 
@@ -198,7 +198,7 @@ def _recheck(ctx: Context, step: dict[str, Any]) -> list[Change]:
 def _isolation(ctx: Context, step: dict[str, Any]) -> list[Change]:
     ec2 = ctx.clients("ec2")
     return [Change(step["action"], eni, f"restore security groups {groups} on {eni}",
-                   lambda e=eni, g=groups: ec2.modify_network_interface_attribute(NetworkInterfaceId=e, Groups=g))
+                   partial(ec2.modify_network_interface_attribute, NetworkInterfaceId=eni, Groups=groups))
             for eni, groups in (step.get("before") or {}).items()]  # fmt: skip
 
 
@@ -225,8 +225,8 @@ def _termination(ctx: Context, step: dict[str, Any]) -> list[Change]:
         return []
     ec2, instance = ctx.clients("ec2"), step["target"]
     return [Change(step["action"], instance, f"set termination protection of {instance} back to {before}",
-                   lambda: ec2.modify_instance_attribute(InstanceId=instance,
-                                                         DisableApiTermination={"Value": before}))]  # fmt: skip
+                   partial(ec2.modify_instance_attribute, InstanceId=instance,
+                           DisableApiTermination={"Value": before}))]  # fmt: skip
 
 
 def plan(ctx: Context) -> list[Change]:

@@ -77,20 +77,20 @@ def reset() -> None:
 
 
 def iam() -> IAMClient:
-    return client("iam")  # type: ignore[no-any-return]
+    return client("iam")
 
 
 def s3() -> S3Client:
-    return client("s3")  # type: ignore[no-any-return]
+    return client("s3")
 
 
 def sns() -> SNSClient:
-    return client("sns")  # type: ignore[no-any-return]
+    return client("sns")
 
 
 def dynamodb() -> DynamoDBClient:
-    return client("dynamodb")  # type: ignore[no-any-return]
+    return client("dynamodb")
 
 
 def cloudtrail() -> CloudTrailClient:
-    return client("cloudtrail")  # type: ignore[no-any-return]
+    return client("cloudtrail")

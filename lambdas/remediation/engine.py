@@ -449,7 +449,8 @@ class Run:
                 ledger.abandon(self.settings, self.result.event_id)
             except (ClientError, BotoCoreError) as exc:
                 logger.error("could not drop the delivery claim", extra={"error_code": error_code(exc)})
-                self.result.warnings.append(f"delivery claim not dropped ({error_code(exc)}): retries wait for its lease")
+                code = error_code(exc)
+                self.result.warnings.append(f"delivery claim not dropped ({code}): retries wait for its lease")
 
     def _metrics(self) -> None:
         name = {"acted": "Remediations", "partial": "Remediations", "dry_run": "DryRuns", "notified": "Notified"}

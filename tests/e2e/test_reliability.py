@@ -10,9 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import fresh, load_event
 
 import gameday
-from conftest import fresh, load_event
 from gameday import calls
 
 USER = "compromised-user"

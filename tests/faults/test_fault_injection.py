@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import EVENTS, fresh
 
 from gameday import calls, template, world
 from gameday.patterns import matches
-from conftest import EVENTS, fresh
 
 DONE = ("succeeded", "already_done")
 

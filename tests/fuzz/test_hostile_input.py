@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import EVENTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EVENTS
 from gameday import calls, template
 from gameday.patterns import matches
 
@@ -38,7 +38,8 @@ INJECTIONS = [
     "*", "?", "i-*", "AKIA*", "arn:aws:iam::*:user/*", "arn:aws:iam::123456789012:root", "' OR '1'='1", "\"; --",
     "../../etc/passwd", "${jndi:ldap://198.51.100.23/a}", "{{7*7}}", "$(reboot)", "`id`", "\x00", "\n\r", "%2A",
     "<script>alert(1)</script>", "compromised-user*", "user/../admin", " ", "", "null", "true", "1e309", "-1",
-    "AKIAIOSFODNN7EXAMPLE\nAKIAIOSFODNN7EXAMPL2", "i-0abc1234def567890,i-*", "sg-*", "\u202egnp.exe", "𝕦𝕤𝕖𝕣",
+    "AKIAIOSFODNN7EXAMPLE\nAKIAIOSFODNN7EXAMPL2", "i-0abc1234def567890,i-*", "sg-*", "\u202egnp.exe",
+    "\U0001d566\U0001d564\U0001d556\U0001d563",
 ]  # fmt: skip
 IDENTIFIERS = {
     "UserName": re.compile(r"^[\w+=,.@-]{1,128}$"),
@@ -122,8 +123,11 @@ def hostile(draw: st.DrawFn) -> tuple[str, dict[str, Any], tuple[str, ...]]:
         elif op == "oversize":
             value = parent[last]
             big = draw(st.sampled_from([4097, 70_000]))
-            parent[last] = (value * (big // max(len(value), 1) + 1))[:big] if isinstance(value, str) and value \
+            parent[last] = (
+                (value * (big // max(len(value), 1) + 1))[:big]
+                if isinstance(value, str) and value
                 else [draw(st.sampled_from(INJECTIONS))] * (big // 100)
+            )
         elif op == "unicode":
             parent[last] = draw(st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=30))
         elif op == "inject":

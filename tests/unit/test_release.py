@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import fresh, load_event
 
 import gameday
-from conftest import fresh, load_event
 from release import cli
 from release.reversers import NOTHING_TO_REVERSE, REVERSERS
 
@@ -55,8 +55,12 @@ def contained(aws: None) -> dict[str, Any]:
                        fresh(load_event("guardduty/credential_user_high", AKIAIOSFODNN7EXAMPLE=key)))  # fmt: skip
     assert entry["result"]["decision"] == "acted", entry
     env = sim.environment("CredentialFunctionE8C59471")
-    return {"incident": entry["result"]["incident_id"], "original": original, "key": key,
-            "args": ["--table", env["INCIDENT_TABLE"], "--bucket", env["EVIDENCE_BUCKET"], "--region", "us-east-1"]}
+    return {
+        "incident": entry["result"]["incident_id"],
+        "original": original,
+        "key": key,
+        "args": ["--table", env["INCIDENT_TABLE"], "--bucket", env["EVIDENCE_BUCKET"], "--region", "us-east-1"],
+    }
 
 
 def _release(contained: dict[str, Any], *extra: str) -> tuple[int, str]:
@@ -93,7 +97,8 @@ def test_release_with_reactivate_keys_and_marks_the_incident_released(contained:
     assert _state() == contained["original"] | {"keys": contained["original"]["keys"]}
     table = contained["args"][1]
     item = boto3.client("dynamodb", region_name="us-east-1").get_item(
-        TableName=table, Key={"pk": {"S": f"INCIDENT#{contained['incident']}"}, "sk": {"S": "META"}})["Item"]
+        TableName=table, Key={"pk": {"S": f"INCIDENT#{contained['incident']}"}, "sk": {"S": "META"}}
+    )["Item"]
     assert item["status"]["S"] == "released" and item["released_by"]["S"].startswith("arn:")
     code, text = _release(contained, "--yes")
     assert code == 0 and "already released" in text
@@ -101,10 +106,13 @@ def test_release_with_reactivate_keys_and_marks_the_incident_released(contained:
 
 def test_table_and_bucket_come_from_the_stack_outputs(contained: dict[str, Any]) -> None:
     table, bucket = contained["args"][1], contained["args"][3]
-    template = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}},
-                "Outputs": {"IncidentTableName": {"Value": table}, "EvidenceBucketName": {"Value": bucket}}}
+    template = {
+        "Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"IncidentTableName": {"Value": table}, "EvidenceBucketName": {"Value": bucket}},
+    }
     boto3.client("cloudformation", region_name="us-east-1").create_stack(
-        StackName="AutoRemediation", TemplateBody=json.dumps(template))
+        StackName="AutoRemediation", TemplateBody=json.dumps(template)
+    )
     out = io.StringIO()
     assert cli.main([contained["incident"], "--region", "us-east-1"], out=out) == 0
     assert "Plan:" in out.getvalue()
@@ -123,9 +131,17 @@ def test_every_mutating_action_has_a_reverser() -> None:
 
 
 def _incident(table: str, incident_id: str, steps: list[dict[str, Any]], subject: dict[str, Any]) -> None:
-    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=table, Item={
-        "pk": {"S": f"INCIDENT#{incident_id}"}, "sk": {"S": "META"}, "status": {"S": "contained"},
-        "playbook": {"S": "instance"}, "steps": {"S": json.dumps(steps)}, "subject": {"S": json.dumps(subject)}})
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"INCIDENT#{incident_id}"},
+            "sk": {"S": "META"},
+            "status": {"S": "contained"},
+            "playbook": {"S": "instance"},
+            "steps": {"S": json.dumps(steps)},
+            "subject": {"S": json.dumps(subject)},
+        },
+    )
 
 
 def test_instance_containment_contract_is_reversed(sim: Any) -> None:

@@ -130,8 +130,13 @@ def error_code(exc: BaseException) -> str:
 # Permissions every playbook needs to record, preserve evidence and notify.
 RECORD_PERMISSIONS = (
     Permission(
-        ("dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-         "dynamodb:UpdateItem"),
+        (
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ),
         ("@table",),
     ),
     Permission(("s3:PutObject",), ("@evidence",)),
