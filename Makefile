@@ -30,7 +30,7 @@ demo: synth  ## the main job: synth, then the game-day library through the synth
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app.py stacks lambdas gameday deploylocal
+	$(VENV)/bin/mypy app.py stacks lambdas gameday deploylocal release bench
 	$(PY) app.py >/dev/null
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml -- cdk.out/AutoRemediation.template.json
 
@@ -52,6 +52,9 @@ deploy: synth  ## deploy to the account of your current AWS credentials
 
 destroy: setup
 	$(CDK) destroy
+
+bench: setup  ## import cost, AWS calls before containment, time per event, a 1,000-finding burst (prints a table)
+	$(PY) -m bench.run
 
 clean:
 	rm -rf cdk.out .gameday-cache .pytest_cache .mypy_cache .ruff_cache reports

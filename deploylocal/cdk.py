@@ -15,8 +15,15 @@ CDK_BIN = ROOT / "node_modules" / ".bin" / "cdk"
 # "Stack with id cdk-deploy-change-set does not exist"), and moto leaves the CDKToolkit
 # stack without Outputs, so the CLI is told where the bootstrap version lives.
 BOOTSTRAP_VERSION = "BootstrapVersion=/cdk-bootstrap/hnb659fds/version"
-_DROPPED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
-            "AWS_SHARED_CREDENTIALS_FILE", "CDK_CONTEXT_JSON", "CDK_OUTDIR")  # fmt: skip
+_DROPPED = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "CDK_CONTEXT_JSON",
+    "CDK_OUTDIR",
+)
 
 
 class CdkMissing(RuntimeError):
@@ -62,8 +69,9 @@ class Cdk:
     context: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 300.0
 
-    def run(self, name: str, *args: str, context: Mapping[str, str] | None = None,
-            expected: Sequence[int] = (0,)) -> Step:  # fmt: skip
+    def run(
+        self, name: str, *args: str, context: Mapping[str, str] | None = None, expected: Sequence[int] = (0,)
+    ) -> Step:
         binary = require_cli()
         ctx = {**self.context, **(context or {})}
         argv = [str(binary), *args, "--output", str(self.outdir), "--no-color", "--ci"]
@@ -71,13 +79,16 @@ class Cdk:
             argv += ["--context", f"{key}={value}"]
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED and not k.startswith("AWS_")}
         env.update(self.env)
-        env.update({
-            "CDK_DISABLE_CLI_TELEMETRY": "true",
-            "CDK_DISABLE_VERSION_CHECK": "true",
-            # A list of Node majors whose end-of-life warning jsii should not print ("1" does nothing).
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": os.environ.get(
-                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20"),
-        })  # fmt: skip
+        env.update(
+            {
+                "CDK_DISABLE_CLI_TELEMETRY": "true",
+                "CDK_DISABLE_VERSION_CHECK": "true",
+                # A list of Node majors whose end-of-life warning jsii should not print ("1" does nothing).
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": os.environ.get(
+                    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20"
+                ),
+            }
+        )
         self.logdir.mkdir(parents=True, exist_ok=True)
         log = self.logdir / f"{name}.log"
         started = time.perf_counter()
@@ -85,8 +96,15 @@ class Cdk:
             handle.write(("$ " + " ".join(argv) + "\n").encode())
             handle.flush()
             try:
-                code = subprocess.run(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,  # noqa: S603
-                                      timeout=self.timeout, check=False).returncode  # fmt: skip
+                code = subprocess.run(  # noqa: S603 (argv is the pinned CDK CLI and fixed arguments)
+                    argv,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    timeout=self.timeout,
+                    check=False,
+                ).returncode
             except subprocess.TimeoutExpired:
                 code = -1
                 handle.write(f"\n[deploylocal] timed out after {self.timeout:g}s\n".encode())

@@ -45,13 +45,19 @@ class Rehearsal:
 
     def table(self) -> str:
         rows = [f"Rehearsal {self.name} (deployed MODE={self.mode}): {'PASS' if self.ok else 'FAIL'}"]
-        rows += [f"  [{'ok' if ok else 'FAIL'}] {what}" + (f": {detail}" if detail and not ok else "")
-                 for what, ok, detail in self.checks]  # fmt: skip
+        rows += [
+            f"  [{'ok' if ok else 'FAIL'}] {what}" + (f": {detail}" if detail and not ok else "")
+            for what, ok, detail in self.checks
+        ]
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "mode": self.mode, "ok": self.ok,
-                "checks": [{"what": w, "ok": o, "detail": d} for w, o, d in self.checks]}  # fmt: skip
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "ok": self.ok,
+            "checks": [{"what": w, "ok": o, "detail": d} for w, o, d in self.checks],
+        }
 
 
 def finding_event(access_key_id: str) -> dict[str, Any]:
@@ -65,8 +71,9 @@ def finding_event(access_key_id: str) -> dict[str, Any]:
     return event
 
 
-def credential_compromise(stack: DeployedStack, *, dispatch: Callable[[dict[str, Any]], list[dict[str, Any]]]
-                          | None = None) -> Rehearsal:  # fmt: skip
+def credential_compromise(
+    stack: DeployedStack, *, dispatch: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+) -> Rehearsal:
     """Run the rehearsal; `dispatch` defaults to `stack.dispatch` (a scenario runner may wrap it)."""
     iam, sqs, sns = stack.client("iam"), stack.client("sqs"), stack.client("sns")
     credential = next((f for f in stack.functions.values() if f.environment.get("PLAYBOOK") == "credential"), None)
@@ -96,34 +103,55 @@ def credential_compromise(stack: DeployedStack, *, dispatch: Callable[[dict[str,
     return rehearsal
 
 
-def _then(rehearsal: Rehearsal, stack: DeployedStack, results: list[dict[str, Any]], *, key_id: str,
-          env: dict[str, str], tap_url: str) -> None:  # fmt: skip
+def _then(
+    rehearsal: Rehearsal,
+    stack: DeployedStack,
+    results: list[dict[str, Any]],
+    *,
+    key_id: str,
+    env: dict[str, str],
+    tap_url: str,
+) -> None:
     iam, s3 = stack.client("iam"), stack.client("s3")
     rule = next((r for r in stack.rules if r.logical_id.startswith("GuardDutyCredentialFindings")), None)
-    rehearsal.expect("routed by the deployed GuardDuty rule to the credential function, once",
-                     len(results) == 1 and rule is not None and results[0]["rule"] == rule.logical_id,
-                     [(r["rule"], r["function"]) for r in results])  # fmt: skip
+    rehearsal.expect(
+        "routed by the deployed GuardDuty rule to the credential function, once",
+        len(results) == 1 and rule is not None and results[0]["rule"] == rule.logical_id,
+        [(r["rule"], r["function"]) for r in results],
+    )
     if len(results) != 1:
         return
     entry = results[0]
     rehearsal.expect("the handler raised no error", "error" not in entry, entry.get("error", {}).get("message"))
     result = entry.get("result") or {}
     enforce = env.get("MODE") == "enforce"
-    rehearsal.expect(f"decision is {'acted' if enforce else 'dry_run'}",
-                     result.get("decision") == ("acted" if enforce else "dry_run"), result.get("decision"))  # fmt: skip
+    rehearsal.expect(
+        f"decision is {'acted' if enforce else 'dry_run'}",
+        result.get("decision") == ("acted" if enforce else "dry_run"),
+        result.get("decision"),
+    )
     incident_id = result.get("incident_id", "")
 
-    status = next(k["Status"] for k in iam.list_access_keys(UserName=USER)["AccessKeyMetadata"]
-                  if k["AccessKeyId"] == key_id)  # fmt: skip
-    rehearsal.expect(f"access key {key_id} is {'Inactive' if enforce else 'still Active'}",
-                     status == ("Inactive" if enforce else "Active"), status)  # fmt: skip
+    status = next(
+        k["Status"] for k in iam.list_access_keys(UserName=USER)["AccessKeyMetadata"] if k["AccessKeyId"] == key_id
+    )
+    rehearsal.expect(
+        f"access key {key_id} is {'Inactive' if enforce else 'still Active'}",
+        status == ("Inactive" if enforce else "Active"),
+        status,
+    )
     quarantine = f"{env['NAME_PREFIX']}-quarantine-deny-all"
     policies = iam.list_user_policies(UserName=USER)["PolicyNames"]
     if enforce:
-        document = iam.get_user_policy(UserName=USER, PolicyName=quarantine)["PolicyDocument"] \
-            if quarantine in policies else {}  # fmt: skip
-        denies_all = any(s.get("Effect") == "Deny" and s.get("Action") in ("*", ["*"]) and
-                         s.get("Resource") in ("*", ["*"]) for s in document.get("Statement", []))  # fmt: skip
+        document = (
+            iam.get_user_policy(UserName=USER, PolicyName=quarantine)["PolicyDocument"]
+            if quarantine in policies
+            else {}
+        )
+        denies_all = any(
+            s.get("Effect") == "Deny" and s.get("Action") in ("*", ["*"]) and s.get("Resource") in ("*", ["*"])
+            for s in document.get("Statement", [])
+        )
         rehearsal.expect(f"quarantine policy {quarantine} denies everything", denies_all, policies)
     else:
         rehearsal.expect("no policy was attached", policies == [], policies)
@@ -135,20 +163,29 @@ def _then(rehearsal: Rehearsal, stack: DeployedStack, results: list[dict[str, An
     )
     recorded = item.get("Item", {})
     decision = recorded.get("decision", {}).get("S")
-    rehearsal.expect(f"incident {incident_id} recorded in the deployed table {env['INCIDENT_TABLE']}",
-                     decision == result.get("decision"), decision)  # fmt: skip
+    rehearsal.expect(
+        f"incident {incident_id} recorded in the deployed table {env['INCIDENT_TABLE']}",
+        decision == result.get("decision"),
+        decision,
+    )
 
     listed = s3.list_objects_v2(Bucket=env["EVIDENCE_BUCKET"], Prefix=f"incidents/{incident_id}/").get("Contents", [])
     keys = [o["Key"] for o in listed]
     if enforce:
-        rehearsal.expect(f"evidence written to the deployed bucket {env['EVIDENCE_BUCKET']}",
-                         f"incidents/{incident_id}/user-before-state.json" in keys, keys)  # fmt: skip
+        rehearsal.expect(
+            f"evidence written to the deployed bucket {env['EVIDENCE_BUCKET']}",
+            f"incidents/{incident_id}/user-before-state.json" in keys,
+            keys,
+        )
 
     messages = _drain(stack, tap_url)
     subjects = [m.get("Subject", "") for m in messages]
     expected_subject = f"[credential] {result.get('decision')}"
-    rehearsal.expect("one notification published to the deployed topic",
-                     len(messages) == 1 and expected_subject in subjects[0], subjects)  # fmt: skip
+    rehearsal.expect(
+        "one notification published to the deployed topic",
+        len(messages) == 1 and expected_subject in subjects[0],
+        subjects,
+    )
 
 
 def _drain(stack: DeployedStack, url: str) -> list[dict[str, Any]]:

@@ -65,8 +65,10 @@ def empty_buckets(stack: DeployedStack) -> dict[str, int]:
     for bucket in stack.of_type("AWS::S3::Bucket").values():
         deleted = 0
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            entries = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                       for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]  # fmt: skip
+            entries = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             for start in range(0, len(entries), 1000):
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": entries[start : start + 1000], "Quiet": True})
             deleted += len(entries)

@@ -51,10 +51,17 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (not self.errors and self.destroyed and not self.leftovers and bool(self.steps)
-                and all(s.ok for s in self.steps) and len(self.verifications) == 2
-                and all(v.ok for v in self.verifications)
-                and len(self.rehearsals) == 2 and all(r.ok for r in self.rehearsals))  # fmt: skip
+        return (
+            not self.errors
+            and self.destroyed
+            and not self.leftovers
+            and bool(self.steps)
+            and all(s.ok for s in self.steps)
+            and len(self.verifications) == 2
+            and all(v.ok for v in self.verifications)
+            and len(self.rehearsals) == 2
+            and all(r.ok for r in self.rehearsals)
+        )
 
     def steps_table(self) -> str:
         rows = [f"{'step':<12} {'result':<7} {'rc':>3} {'seconds':>8}  log"]
@@ -63,35 +70,67 @@ class Report:
         return "\n".join(rows)
 
     def summary(self) -> str:
-        parts = [f"deploy-local: {'PASS' if self.ok else 'FAIL'} in {self.seconds:.0f}s "
-                 f"(moto pid {self.moto_pid} on {self.endpoint}, stopped)", self.steps_table()]  # fmt: skip
+        parts = [
+            f"deploy-local: {'PASS' if self.ok else 'FAIL'} in {self.seconds:.0f}s "
+            f"(moto pid {self.moto_pid} on {self.endpoint}, stopped)",
+            self.steps_table(),
+        ]
         if self.leftovers or self.destroyed:
-            parts.append("After destroy: " + ("nothing of the stack is left" if not self.leftovers
-                                              else "LEFT BEHIND: " + "; ".join(self.leftovers)))  # fmt: skip
+            parts.append(
+                "After destroy: "
+                + (
+                    "nothing of the stack is left"
+                    if not self.leftovers
+                    else "LEFT BEHIND: " + "; ".join(self.leftovers)
+                )
+            )
         parts += [f"Note: {n}" for n in self.notes]
         parts += [f"ERROR: {e}" for e in self.errors]
         return "\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "seconds": self.seconds, "endpoint": self.endpoint, "moto_pid": self.moto_pid,
-            "steps": [{"name": s.name, "ok": s.ok, "returncode": s.returncode, "seconds": s.seconds,
-                       "argv": s.argv, "log": str(s.log)} for s in self.steps],
+            "ok": self.ok,
+            "seconds": self.seconds,
+            "endpoint": self.endpoint,
+            "moto_pid": self.moto_pid,
+            "steps": [
+                {
+                    "name": s.name,
+                    "ok": s.ok,
+                    "returncode": s.returncode,
+                    "seconds": s.seconds,
+                    "argv": s.argv,
+                    "log": str(s.log),
+                }
+                for s in self.steps
+            ],
             "verifications": [v.to_dict() for v in self.verifications],
             "rehearsals": [r.to_dict() for r in self.rehearsals],
-            "destroyed": self.destroyed, "leftovers": self.leftovers, "leftover_checks": self.leftover_checks,
-            "notes": self.notes, "errors": self.errors,
-        }  # fmt: skip
+            "destroyed": self.destroyed,
+            "leftovers": self.leftovers,
+            "leftover_checks": self.leftover_checks,
+            "notes": self.notes,
+            "errors": self.errors,
+        }
 
 
 def _clients(endpoint: str) -> Callable[[str], Any]:
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106 (emulator)
-                                    region_name=REGION)  # fmt: skip
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 (emulator)
+        region_name=REGION,
+    )
     return lambda service: session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
 
 
-def run(workdir: Path = DEFAULT_WORKDIR, *, stack_name: str = STACK,
-        update_context: Mapping[str, str] = UPDATE_CONTEXT, echo: Callable[[str], None] = print) -> Report:  # fmt: skip
+def run(
+    workdir: Path = DEFAULT_WORKDIR,
+    *,
+    stack_name: str = STACK,
+    update_context: Mapping[str, str] = UPDATE_CONTEXT,
+    echo: Callable[[str], None] = print,
+) -> Report:
     """Run every step against a fresh emulator; never leaves the emulator running."""
     require_cli()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -125,8 +164,9 @@ def _template(cdk: Cdk, stack_name: str) -> dict[str, Any]:
     return dict(json.loads((cdk.outdir / f"{stack_name}.template.json").read_text()))
 
 
-def _check(report: Report, endpoint: str, stack_name: str, template: dict[str, Any], *, label: str,
-           echo: Callable[[str], None]) -> None:  # fmt: skip
+def _check(
+    report: Report, endpoint: str, stack_name: str, template: dict[str, Any], *, label: str, echo: Callable[[str], None]
+) -> None:
     stack = DeployedStack(stack_name, endpoint_url=endpoint)
     verification = verify(stack, template, label=label)
     report.verifications.append(verification)
@@ -136,8 +176,9 @@ def _check(report: Report, endpoint: str, stack_name: str, template: dict[str, A
     echo(rehearsal.table())
 
 
-def _cycle(report: Report, cdk: Cdk, endpoint: str, *, stack_name: str, update: dict[str, str],
-           echo: Callable[[str], None]) -> None:  # fmt: skip
+def _cycle(
+    report: Report, cdk: Cdk, endpoint: str, *, stack_name: str, update: dict[str, str], echo: Callable[[str], None]
+) -> None:
     clients = _clients(endpoint)
     if not _step(report, cdk.bootstrap(), echo):
         return
@@ -166,8 +207,15 @@ def _cycle(report: Report, cdk: Cdk, endpoint: str, *, stack_name: str, update: 
             _destroy(report, cdk, clients, endpoint=endpoint, stack_name=stack_name, echo=echo)
 
 
-def _destroy(report: Report, cdk: Cdk, clients: Callable[[str], Any], *, endpoint: str, stack_name: str,
-             echo: Callable[[str], None]) -> None:  # fmt: skip
+def _destroy(
+    report: Report,
+    cdk: Cdk,
+    clients: Callable[[str], Any],
+    *,
+    endpoint: str,
+    stack_name: str,
+    echo: Callable[[str], None],
+) -> None:
     recorded: list[resources.Resource] = []
     try:
         stack = DeployedStack(stack_name, endpoint_url=endpoint)

@@ -22,11 +22,17 @@ from gameday.remote import DeployedStack
 # Properties moto's CloudFormation accepts but does not apply: not verifiable here.
 NOT_KEPT: dict[str, tuple[str, ...]] = {
     "AWS::DynamoDB::Table": ("PointInTimeRecoverySpecification", "SSESpecification", "TimeToLiveSpecification"),
-    "AWS::S3::Bucket": ("VersioningConfiguration", "PublicAccessBlockConfiguration", "LifecycleConfiguration",
-                        "LoggingConfiguration", "OwnershipControls", "BucketEncryption.BucketKeyEnabled"),
+    "AWS::S3::Bucket": (
+        "VersioningConfiguration",
+        "PublicAccessBlockConfiguration",
+        "LifecycleConfiguration",
+        "LoggingConfiguration",
+        "OwnershipControls",
+        "BucketEncryption.BucketKeyEnabled",
+    ),
     "AWS::Lambda::Function": ("LoggingConfig",),
     "AWS::IAM::Role": ("ManagedPolicyArns",),
-}  # fmt: skip
+}
 
 # Resource types moto's CloudFormation skips entirely ("No Moto CloudFormation support").
 # Found at run time (listed by the stack without a logical id); this table explains them.
@@ -88,8 +94,10 @@ class Verification:
         return sorted({c.type for c in self.checks if c.skipped})
 
     def table(self) -> str:
-        rows = [f"Verification after {self.label}: {'PASS' if self.ok else 'FAIL'}",
-                f"{'resource':<58} {'type':<28} result"]  # fmt: skip
+        rows = [
+            f"Verification after {self.label}: {'PASS' if self.ok else 'FAIL'}",
+            f"{'resource':<58} {'type':<28} result",
+        ]
         for c in self.checks:
             rows.append(f"{c.logical_id[:58]:<58} {c.type[:28]:<28} {c.status}")
             if c.compared:
@@ -108,11 +116,24 @@ class Verification:
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "ok": self.ok, "notes": self.notes,
-                "checks": [{"logical_id": c.logical_id, "type": c.type, "physical_id": c.physical_id,
-                            "status": c.status, "compared": c.compared, "problems": c.problems,
-                            "not_verified": c.not_verified, "not_compared": c.not_compared}
-                           for c in self.checks]}  # fmt: skip
+        return {
+            "label": self.label,
+            "ok": self.ok,
+            "notes": self.notes,
+            "checks": [
+                {
+                    "logical_id": c.logical_id,
+                    "type": c.type,
+                    "physical_id": c.physical_id,
+                    "status": c.status,
+                    "compared": c.compared,
+                    "problems": c.problems,
+                    "not_verified": c.not_verified,
+                    "not_compared": c.not_compared,
+                }
+                for c in self.checks
+            ],
+        }
 
 
 def _canonical(value: Any) -> str:
@@ -166,8 +187,11 @@ def physical_map(stack: DeployedStack) -> dict[str, account.Physical]:
         elif kind == "AWS::DynamoDB::Table":
             attrs = {"Arn": stack.client("dynamodb").describe_table(TableName=pid)["Table"]["TableArn"]}
         elif kind == "AWS::S3::Bucket":
-            attrs = {"Arn": f"arn:aws:s3:::{pid}", "DomainName": f"{pid}.s3.amazonaws.com",
-                     "RegionalDomainName": f"{pid}.s3.{region}.amazonaws.com"}  # fmt: skip
+            attrs = {
+                "Arn": f"arn:aws:s3:::{pid}",
+                "DomainName": f"{pid}.s3.amazonaws.com",
+                "RegionalDomainName": f"{pid}.s3.{region}.amazonaws.com",
+            }
         elif kind == "AWS::Lambda::Function":
             attrs = {"Arn": stack.functions[logical_id].arn}
         elif kind == "AWS::IAM::Role":
@@ -192,8 +216,11 @@ def _function(stack: DeployedStack, check: Check, props: dict[str, Any], resolve
     check.expect("Handler", props["Handler"], conf["Handler"])
     check.expect("Runtime", props["Runtime"], conf.get("Runtime"))
     check.expect("Role", resolve(props["Role"]), conf["Role"])
-    check.expect("Environment", resolve(props.get("Environment", {}).get("Variables", {})),
-                 conf.get("Environment", {}).get("Variables", {}))  # fmt: skip
+    check.expect(
+        "Environment",
+        resolve(props.get("Environment", {}).get("Variables", {})),
+        conf.get("Environment", {}).get("Variables", {}),
+    )
     check.expect("Timeout", props.get("Timeout", 3), conf.get("Timeout"))
     check.expect("MemorySize", props.get("MemorySize", 128), conf.get("MemorySize"))
     check.expect("Architectures", props.get("Architectures", ["x86_64"]), conf.get("Architectures"))
@@ -213,8 +240,11 @@ def _function(stack: DeployedStack, check: Check, props: dict[str, Any], resolve
 def _role(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
     iam = stack.client("iam")
     role = iam.get_role(RoleName=check.physical_id)["Role"]
-    check.expect("AssumeRolePolicyDocument", _statements(resolve(props["AssumeRolePolicyDocument"])),
-                 _statements(role["AssumeRolePolicyDocument"]))  # fmt: skip
+    check.expect(
+        "AssumeRolePolicyDocument",
+        _statements(resolve(props["AssumeRolePolicyDocument"])),
+        _statements(role["AssumeRolePolicyDocument"]),
+    )
     check.expect("Description", props.get("Description"), role.get("Description"))
     if not props.get("ManagedPolicyArns"):
         attached = iam.list_attached_role_policies(RoleName=check.physical_id)["AttachedPolicies"]
@@ -226,8 +256,11 @@ def _role(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Ca
             roles = [r.get("Ref") for r in resource["Properties"].get("Roles", []) if isinstance(r, dict)]
             if check.logical_id in roles:
                 declared.append(resource["Properties"]["PolicyName"])
-    check.expect("inline policy names", sorted(declared),
-                 sorted(iam.list_role_policies(RoleName=check.physical_id)["PolicyNames"]))  # fmt: skip
+    check.expect(
+        "inline policy names",
+        sorted(declared),
+        sorted(iam.list_role_policies(RoleName=check.physical_id)["PolicyNames"]),
+    )
 
 
 def _policy(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
@@ -250,18 +283,29 @@ def _rule(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Ca
     targets = events.list_targets_by_rule(Rule=check.physical_id)["Targets"]
     expected = [{k: resolve(v) for k, v in t.items()} for t in props.get("Targets", [])]
     keys = sorted({k for t in expected for k in t})
-    check.expect(f"Targets ({', '.join(keys)})", sorted(expected, key=lambda t: t["Id"]),
-                 sorted(({k: t.get(k) for k in keys} for t in targets), key=lambda t: t["Id"]))  # fmt: skip
+    check.expect(
+        f"Targets ({', '.join(keys)})",
+        sorted(expected, key=lambda t: t["Id"]),
+        sorted(({k: t.get(k) for k in keys} for t in targets), key=lambda t: t["Id"]),
+    )
 
 
 def _permission(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
     function = resolve(props["FunctionName"])
     policy = json.loads(stack.client("lambda").get_policy(FunctionName=function)["Policy"])
-    want = {"Action": props["Action"], "Principal": {"Service": props["Principal"]},
-            "SourceArn": resolve(props.get("SourceArn"))}  # fmt: skip
-    found = [{"Action": s.get("Action"), "Principal": s.get("Principal"),
-              "SourceArn": s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")}
-             for s in policy.get("Statement", [])]  # fmt: skip
+    want = {
+        "Action": props["Action"],
+        "Principal": {"Service": props["Principal"]},
+        "SourceArn": resolve(props.get("SourceArn")),
+    }
+    found = [
+        {
+            "Action": s.get("Action"),
+            "Principal": s.get("Principal"),
+            "SourceArn": s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn"),
+        }
+        for s in policy.get("Statement", [])
+    ]
     check.compared.append("Action, Principal, SourceArn")
     if want not in found:
         check.problems.append(f"no statement {_short(want)} in the function policy {_short(found)}")
@@ -290,10 +334,16 @@ def _queue(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: C
 def _table(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
     table = stack.client("dynamodb").describe_table(TableName=check.physical_id)["Table"]
     check.expect("KeySchema", props["KeySchema"], table["KeySchema"])
-    check.expect("AttributeDefinitions", sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
-                 sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]))  # fmt: skip
-    check.expect("BillingMode", props.get("BillingMode", "PROVISIONED"),
-                 table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"))  # fmt: skip
+    check.expect(
+        "AttributeDefinitions",
+        sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+        sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
+    )
+    check.expect(
+        "BillingMode",
+        props.get("BillingMode", "PROVISIONED"),
+        table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),
+    )
 
 
 def _bucket(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
@@ -303,16 +353,21 @@ def _bucket(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: 
     rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
     if rules:
         got = s3.get_bucket_encryption(Bucket=check.physical_id)["ServerSideEncryptionConfiguration"]["Rules"]
-        check.expect("BucketEncryption (algorithm, key)",
-                     [resolve(r["ServerSideEncryptionByDefault"]) for r in rules],
-                     [r["ApplyServerSideEncryptionByDefault"] for r in got])  # fmt: skip
+        check.expect(
+            "BucketEncryption (algorithm, key)",
+            [resolve(r["ServerSideEncryptionByDefault"]) for r in rules],
+            [r["ApplyServerSideEncryptionByDefault"] for r in got],
+        )
     if "Tags" in props:
         try:
             tags = s3.get_bucket_tagging(Bucket=check.physical_id)["TagSet"]
         except ClientError:
             tags = []
-        check.expect("Tags", sorted((t["Key"], t["Value"]) for t in props["Tags"]),
-                     sorted((t["Key"], t["Value"]) for t in tags if not t["Key"].startswith("aws:")))  # fmt: skip
+        check.expect(
+            "Tags",
+            sorted((t["Key"], t["Value"]) for t in props["Tags"]),
+            sorted((t["Key"], t["Value"]) for t in tags if not t["Key"].startswith("aws:")),
+        )
 
 
 def _log_group(stack: DeployedStack, check: Check, props: dict[str, Any], resolve: Callable[[Any], Any]) -> None:
@@ -342,8 +397,21 @@ def _dashboard(stack: DeployedStack, check: Check, props: dict[str, Any], resolv
 CHECKERS: dict[str, tuple[Checker, tuple[str, ...]]] = {
     "AWS::CloudWatch::Dashboard": (_dashboard, ("DashboardBody", "DashboardName")),
     # type: (checker, template properties it compares)
-    "AWS::Lambda::Function": (_function, ("Handler", "Runtime", "Role", "Environment", "Timeout", "MemorySize",
-                                          "Architectures", "Description", "ReservedConcurrentExecutions", "Layers")),
+    "AWS::Lambda::Function": (
+        _function,
+        (
+            "Handler",
+            "Runtime",
+            "Role",
+            "Environment",
+            "Timeout",
+            "MemorySize",
+            "Architectures",
+            "Description",
+            "ReservedConcurrentExecutions",
+            "Layers",
+        ),
+    ),
     "AWS::IAM::Role": (_role, ("AssumeRolePolicyDocument", "Description", "Policies")),
     "AWS::IAM::Policy": (_policy, ("PolicyDocument", "PolicyName", "Roles")),
     "AWS::Events::Rule": (_rule, ("EventPattern", "ScheduleExpression", "State", "Description", "Targets")),
@@ -354,7 +422,7 @@ CHECKERS: dict[str, tuple[Checker, tuple[str, ...]]] = {
     "AWS::S3::Bucket": (_bucket, ("BucketEncryption", "Tags")),
     "AWS::Logs::LogGroup": (_log_group, ("RetentionInDays",)),
     "AWS::KMS::Key": (_key, ("Description", "Enabled", "EnableKeyRotation", "KeyPolicy")),
-}  # fmt: skip
+}
 _IGNORED_PROPS = {"Tags", "Code"}  # tags compared where the API returns them; Code is the asset (hash-named)
 
 
@@ -374,8 +442,11 @@ def verify(stack: DeployedStack, template: dict[str, Any], *, label: str) -> Ver
     checks = []
     received = stack_template(stack)
     template_check = Check("(template)", "AWS::CloudFormation::Stack", stack.stack_name)
-    template_check.expect("template CloudFormation received == synthesized template (Resources)",
-                          template["Resources"], received.get("Resources"))  # fmt: skip
+    template_check.expect(
+        "template CloudFormation received == synthesized template (Resources)",
+        template["Resources"],
+        received.get("Resources"),
+    )
     checks.append(template_check)
     for logical_id, resource in sorted(template["Resources"].items(), key=lambda kv: (kv[1]["Type"], kv[0])):
         kind = resource["Type"]
@@ -387,8 +458,11 @@ def verify(stack: DeployedStack, template: dict[str, Any], *, label: str) -> Ver
         check.physical_id = stack.resources[logical_id]["physical_id"]
         props = resource.get("Properties", {})
         kept = NOT_KEPT.get(kind, ())
-        check.not_verified = [p for p in kept if p.split(".")[0] in props and
-                              (p.count(".") == 0 or p.split(".")[1] in props[p.split(".")[0]])]  # fmt: skip
+        check.not_verified = [
+            p
+            for p in kept
+            if p.split(".")[0] in props and (p.count(".") == 0 or p.split(".")[1] in props[p.split(".")[0]])
+        ]
         entry = CHECKERS.get(kind)
         if entry is None:
             check.problems.append(f"no verifier for {kind}: add one to deploylocal/verify.py")

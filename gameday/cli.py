@@ -164,19 +164,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("run", help="run scenarios (default: the built-in library) and print the scorecard")
     p.add_argument("paths", nargs="*", help="scenario files or folders (default: the built-in library)")
-    p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                   help="context override, wins over a scenario's own config")  # fmt: skip
-    p.add_argument("--disable", action="append", default=[], metavar="PLAYBOOK",
-                   help="run with this playbook's mode off (what the scenarios see without it)")  # fmt: skip
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="context override, wins over a scenario's own config",
+    )
+    p.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="PLAYBOOK",
+        help="run with this playbook's mode off (what the scenarios see without it)",
+    )
     p.add_argument(
         "--only", action="append", default=[], metavar="TEXT", help="only scenarios whose name contains TEXT"
     )
     p.add_argument("--report", metavar="FILE.md|FILE.html", help="also write the report (HTML or Markdown)")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     p.add_argument("--quiet", action="store_true", help="no timelines, only progress and scorecard")
-    p.add_argument("--ignore-requires", action="store_true",
-                   help="run scenarios whose playbooks are not deployed (their state and attacker moves run; "
-                   "their expectations fail)")  # fmt: skip
+    p.add_argument(
+        "--ignore-requires",
+        action="store_true",
+        help="run scenarios whose playbooks are not deployed (their state and attacker moves run; "
+        "their expectations fail)",
+    )
     p.add_argument("--strict", action="store_true", help="a skipped scenario fails the run too")
     p.set_defaults(func=run)
 

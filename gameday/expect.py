@@ -80,8 +80,10 @@ def _user(world: World, name: str) -> dict[str, Any]:
         iam.get_user(UserName=name)
     except iam.exceptions.NoSuchEntityException:
         return {"exists": False}
-    inline = {p: _document(iam.get_user_policy(UserName=name, PolicyName=p)["PolicyDocument"])
-              for p in iam.list_user_policies(UserName=name)["PolicyNames"]}  # fmt: skip
+    inline = {
+        p: _document(iam.get_user_policy(UserName=name, PolicyName=p)["PolicyDocument"])
+        for p in iam.list_user_policies(UserName=name)["PolicyNames"]
+    }
     attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]]
     try:
         iam.get_login_profile(UserName=name)
@@ -114,8 +116,10 @@ def _role(world: World, name: str) -> dict[str, Any]:
         role = iam.get_role(RoleName=name)["Role"]
     except iam.exceptions.NoSuchEntityException:
         return {"exists": False}
-    inline = {p: _document(iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"])
-              for p in iam.list_role_policies(RoleName=name)["PolicyNames"]}  # fmt: skip
+    inline = {
+        p: _document(iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"])
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
     attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
     profiles = [
         p["InstanceProfileName"] for p in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]
@@ -147,8 +151,11 @@ def _security_group(world: World, group_id: str) -> dict[str, Any]:
         group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     except ec2.exceptions.ClientError:
         return {"exists": False}
-    return {"exists": True, "ingress": _normalize(group.get("IpPermissions", [])),
-            "egress": _normalize(group.get("IpPermissionsEgress", []))}  # fmt: skip
+    return {
+        "exists": True,
+        "ingress": _normalize(group.get("IpPermissions", [])),
+        "egress": _normalize(group.get("IpPermissionsEgress", [])),
+    }
 
 
 def _instance(world: World, name: str) -> dict[str, Any]:
@@ -160,12 +167,14 @@ def _instance(world: World, name: str) -> dict[str, Any]:
     ]
     interfaces = {n["NetworkInterfaceId"]: sorted(g["GroupId"] for g in n.get("Groups", [])) for n in enis}
     protection = ec2.describe_instance_attribute(InstanceId=ref.instance_id, Attribute="disableApiTermination")
-    shutdown = ec2.describe_instance_attribute(InstanceId=ref.instance_id,
-                                               Attribute="instanceInitiatedShutdownBehavior")  # fmt: skip
+    shutdown = ec2.describe_instance_attribute(
+        InstanceId=ref.instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
     snapshots = []
     if ref.volumes:
-        snapshots = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": ref.volumes}],
-                                           OwnerIds=["self"])["Snapshots"]  # fmt: skip
+        snapshots = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": ref.volumes}], OwnerIds=["self"])[
+            "Snapshots"
+        ]
     asg = world.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[ref.instance_id])
     membership = asg.get("AutoScalingInstances", [])
     profile = (found.get("IamInstanceProfile") or {}).get("Arn", "")
@@ -212,9 +221,16 @@ def _trail(world: World, name: str) -> dict[str, Any]:
 
 def _alarms(world: World) -> list[dict[str, Any]]:
     pages = world.client("cloudwatch").get_paginator("describe_alarms").paginate()
-    return [{"name": a["AlarmName"], "metric": a.get("MetricName", ""),
-             "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
-             "actions": list(a.get("AlarmActions", []))} for page in pages for a in page["MetricAlarms"]]  # fmt: skip
+    return [
+        {
+            "name": a["AlarmName"],
+            "metric": a.get("MetricName", ""),
+            "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
+            "actions": list(a.get("AlarmActions", [])),
+        }
+        for page in pages
+        for a in page["MetricAlarms"]
+    ]
 
 
 def observe(world: World) -> dict[str, Any]:
@@ -265,8 +281,11 @@ def evaluate(
         state = after["users"][name]
         for field, value in wanted.items():
             actual = state.get(field)
-            ok = sorted(actual) == sorted(value) if isinstance(value, list) and isinstance(actual, list) else \
-                actual == value  # fmt: skip
+            ok = (
+                sorted(actual) == sorted(value)
+                if isinstance(value, list) and isinstance(actual, list)
+                else actual == value
+            )
             add(Check(f"user {name} {field}", value, actual, ok))
     for name, wanted in (expect.get("roles") or {}).items():
         state = after["roles"][name]
@@ -284,8 +303,14 @@ def evaluate(
         wanted_rules = _normalize([permission_of(ref, world.security_groups)])
         present = all(r in group.get(ref.direction, []) for r in wanted_rules)
         actual = "present" if present else "absent"
-        add(Check(f"rule {name} ({ref.protocol}/{ref.from_port} {ref.cidr or ref.cidr_ipv6})", status, actual,
-                  actual == status))  # fmt: skip
+        add(
+            Check(
+                f"rule {name} ({ref.protocol}/{ref.from_port} {ref.cidr or ref.cidr_ipv6})",
+                status,
+                actual,
+                actual == status,
+            )
+        )
     for name, wanted in (expect.get("trails") or {}).items():
         state = after["trails"][name]
         for field, value in wanted.items():
@@ -307,8 +332,11 @@ def evaluate(
         changed = differences(before, after)
         add(Check("no change to the account", "no differences", changed or "no differences", not changed))
     if "contained" in expect:
-        contained = [r["result"]["time_to_contain_ms"] for r in results
-                     if (r.get("result") or {}).get("time_to_contain_ms") is not None]  # fmt: skip
+        contained = [
+            r["result"]["time_to_contain_ms"]
+            for r in results
+            if (r.get("result") or {}).get("time_to_contain_ms") is not None
+        ]
         add(
             Check(
                 "time to contain recorded", expect["contained"], bool(contained), bool(contained) == expect["contained"]
@@ -325,20 +353,26 @@ def _instance_checks(
     for field, value in wanted.items():
         if field == "isolated":
             original = set(ref.security_groups)
-            bad = {eni: groups for eni, groups in state["interfaces"].items()
-                   if not groups or original & set(groups) or not _closed(world, groups)}  # fmt: skip
+            bad = {
+                eni: groups
+                for eni, groups in state["interfaces"].items()
+                if not groups or original & set(groups) or not _closed(world, groups)
+            }
             isolated = not bad and bool(state["interfaces"])
             actual: Any = True if isolated else {"not isolated": bad}
             out.append(Check(f"instance {name} every interface isolated", value, actual, isolated == value))
         elif field == "snapshots":
             incidents = {r["result"]["incident_id"] for r in results if (r.get("result") or {}).get("incident_id")}
             tagged = [s for s in state["snapshots"] if incidents & set(s["tags"].values())]
-            out.append(Check(f"instance {name} snapshots tagged with the incident", value, len(tagged),
-                             len(tagged) == value))  # fmt: skip
+            out.append(
+                Check(f"instance {name} snapshots tagged with the incident", value, len(tagged), len(tagged) == value)
+            )
         elif field == "tags":
             actual = {k: state["tags"].get(k) for k in value}
-            ok = all(fnmatch.fnmatchcase(str(state["tags"].get(k, "")), str(v)) and k in state["tags"]
-                     for k, v in value.items())  # fmt: skip
+            ok = all(
+                fnmatch.fnmatchcase(str(state["tags"].get(k, "")), str(v)) and k in state["tags"]
+                for k, v in value.items()
+            )
             out.append(Check(f"instance {name} tags", value, actual, ok))
         else:
             actual = state.get(field)

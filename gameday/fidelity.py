@@ -33,8 +33,15 @@ def apply() -> None:
 
     def respond(self: Any, user: Any) -> ActionResult:
         created = getattr(user, "login_profile_created", None) or user.create_date
-        return ActionResult({"LoginProfile": {"UserName": user.name, "CreateDate": created,
-                                              "PasswordResetRequired": user.password_reset_required}})  # fmt: skip
+        return ActionResult(
+            {
+                "LoginProfile": {
+                    "UserName": user.name,
+                    "CreateDate": created,
+                    "PasswordResetRequired": user.password_reset_required,
+                }
+            }
+        )
 
     def create_response(self: Any) -> ActionResult:
         user = self.backend.create_login_profile(self._get_param("UserName"), self._get_param("Password"))

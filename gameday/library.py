@@ -39,8 +39,13 @@ def describe(name: str) -> str:
     """One line: detail-type and the most telling field of the template."""
     event = template(name)
     detail = event.get("detail") or {}
-    what = detail.get("type") or detail.get("eventName") or detail.get("eventTypeCode") or detail.get("alarmName") \
-        or detail.get("state", "")  # fmt: skip
+    what = (
+        detail.get("type")
+        or detail.get("eventName")
+        or detail.get("eventTypeCode")
+        or detail.get("alarmName")
+        or detail.get("state", "")
+    )
     return f"{event.get('detail-type', '?')}: {what}"
 
 

@@ -68,8 +68,16 @@ def _numbered(lines: list[str], start: int = 1, indent: str = "") -> list[str]:
 
 def _pattern(pattern: Mapping[str, Any], rule: str) -> list[str]:
     """One rule's exact EventBridge pattern, folded away."""
-    return [f"<details><summary>EventBridge pattern of rule <code>{rule}</code></summary>", "", "```json",
-            json.dumps(pattern), "```", "", "</details>", ""]  # fmt: skip
+    return [
+        f"<details><summary>EventBridge pattern of rule <code>{rule}</code></summary>",
+        "",
+        "```json",
+        json.dumps(pattern),
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
 
 
 def _verb(mode: str) -> str:
@@ -89,8 +97,10 @@ def _amount(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
-ONE_MESSAGE = ("- One message per incident (decision, every step with its status and, when something was changed, "
-               "the release command) to the SNS topic.")  # fmt: skip
+ONE_MESSAGE = (
+    "- One message per incident (decision, every step with its status and, when something was changed, "
+    "the release command) to the SNS topic."
+)
 SKIPPED = "- Skipped events are logged and counted (metric `Skipped`), not notified."
 
 
@@ -164,8 +174,7 @@ def credential_section(config: Config) -> list[str]:
             out += [f"{i}. {_step(s, extras.get(s, ''))}" for i, s in enumerate(steps, 1)]
         out += ["", "### What happens to an assumed role", "", f"1. {_step('revoke_sessions')}", ""]
         override = next((p for p, _ in cred.actions_by_finding_type if type_matches(exposed_type, [p])), None)
-        steps_text = (f"the steps configured for `{override}` above" if override else
-                      "the steps for an IAM user above")  # fmt: skip
+        steps_text = f"the steps configured for `{override}` above" if override else "the steps for an IAM user above"
         out += [
             f"### What happens to a publicly exposed access key (`{exposed_type}`)",
             "",
@@ -192,29 +201,46 @@ def credential_section(config: Config) -> list[str]:
     return out
 
 
-HEALTH_STEPS = ("confirm_recover_action", "reboot_instance", "stop_start_instance", "capture_instance_config",
-                "stop_impaired_instance", "terminate_impaired_instance", "mark_unhealthy")  # fmt: skip
+HEALTH_STEPS = (
+    "confirm_recover_action",
+    "reboot_instance",
+    "stop_start_instance",
+    "capture_instance_config",
+    "stop_impaired_instance",
+    "terminate_impaired_instance",
+    "mark_unhealthy",
+)
 
 
 def _health_action(action: str, config: Config) -> list[str]:
     """What one configured status-check action does, as numbered sub-steps."""
     health = config.health
     half = f"{health.stop_timeout_seconds / 2:g}"
-    stop_start = _step("stop_start_instance", f" (a stop that hangs is forced after {half} s; the step fails if the "
-                       f"instance is not stopped after {health.stop_timeout_seconds} s or not running {half} s "
-                       "after the start)")  # fmt: skip
+    stop_start = _step(
+        "stop_start_instance",
+        f" (a stop that hangs is forced after {half} s; the step fails if the "
+        f"instance is not stopped after {health.stop_timeout_seconds} s or not running {half} s "
+        "after the start)",
+    )
     if action == "recover":
-        return [_step("confirm_recover_action", ": when the instance supports recovery and its alarm carries the "
-                      "enabled recover action, CloudWatch recovers it and nothing else is done"),
-                f"Otherwise (recovery not supported, no recover action): {stop_start}; an instance-store backed "
-                "instance is reported for replacement by hand instead."]  # fmt: skip
+        return [
+            _step(
+                "confirm_recover_action",
+                ": when the instance supports recovery and its alarm carries the "
+                "enabled recover action, CloudWatch recovers it and nothing else is done",
+            ),
+            f"Otherwise (recovery not supported, no recover action): {stop_start}; an instance-store backed "
+            "instance is reported for replacement by hand instead.",
+        ]
     if action == "reboot":
         window = f"{health.reboots_before_stop_start} reboot(s) within {health.reboot_window_minutes} min"
-        return [_step("reboot_instance", f"; counted for {health.reboot_window_minutes} min"),
-                f"After {window}, the next failure instead: {stop_start}; reported as PERSISTENT.",
-                f"If a stop/start within those {health.reboot_window_minutes} min did not help either, or the instance "
-                "is instance-store backed: notify only (PERSISTENT, needs a person).",
-                "If the reboot history cannot be read: reboot without escalation."]  # fmt: skip
+        return [
+            _step("reboot_instance", f"; counted for {health.reboot_window_minutes} min"),
+            f"After {window}, the next failure instead: {stop_start}; reported as PERSISTENT.",
+            f"If a stop/start within those {health.reboot_window_minutes} min did not help either, or the instance "
+            "is instance-store backed: notify only (PERSISTENT, needs a person).",
+            "If the reboot history cannot be read: reboot without escalation.",
+        ]
     if action in ("stop", "terminate"):
         step = f"{action}_impaired_instance"
         extra = f" (waits up to {health.stop_timeout_seconds} s for the stop)" if action == "stop" else ""
@@ -260,11 +286,14 @@ def health_section(config: Config) -> list[str]:
     if health.retirement_action == "notify":
         out.append(f"{n}. Scheduled retirement: notify only, with the scheduled time (stop and start it before then).")
         n += 1
-    out += _numbered([
-        f"{_step('inspect_instance_health')}. If that fails, nothing is changed and the failure is reported.",
-        "An instance that no longer exists, carries the protected tag or is not `running`: notify only.",
-        "A status-check alarm whose configured action is `notify`: notify only.",
-    ], n)  # fmt: skip
+    out += _numbered(
+        [
+            f"{_step('inspect_instance_health')}. If that fails, nothing is changed and the failure is reported.",
+            "An instance that no longer exists, carries the protected tag or is not `running`: notify only.",
+            "A status-check alarm whose configured action is `notify`: notify only.",
+        ],
+        n,
+    )
     out.append("")
     if health.mode in ("off", "notify"):
         out += ["### What happens", "", *_idle(health.mode)]
@@ -275,22 +304,33 @@ def health_section(config: Config) -> list[str]:
             "direct": "treated like any other instance.",
         }[health.auto_scaling_instances]
         out += ["### What happens, per trigger", "", f"These steps {_verb(health.mode)}:", ""]
-        out += [f"- A member of an Auto Scaling group (`health.autoScalingInstances` = "
-                f"`{health.auto_scaling_instances}`): {asg}"]  # fmt: skip
+        out += [
+            f"- A member of an Auto Scaling group (`health.autoScalingInstances` = "
+            f"`{health.auto_scaling_instances}`): {asg}"
+        ]
         out += [f"- `StatusCheckFailed_System` ALARM (the host), configured `{health.system_check_action}`:"]
         out += _numbered(_health_action(health.system_check_action, config), indent="   ")
-        out += [f"- `StatusCheckFailed_Instance` ALARM (the operating system), configured "
-                f"`{health.instance_check_action}`:"]  # fmt: skip
+        out += [
+            f"- `StatusCheckFailed_Instance` ALARM (the operating system), configured `{health.instance_check_action}`:"
+        ]
         out += _numbered(_health_action(health.instance_check_action, config), indent="   ")
         out += [f"- AWS Health {', '.join(f'`{c}`' for c in recovery_failed)} (automatic recovery failed):"]
-        out += [f"   1. {_step('stop_start_instance')}; an instance-store backed instance is reported for "
-                "replacement by hand instead."]  # fmt: skip
+        out += [
+            f"   1. {_step('stop_start_instance')}; an instance-store backed instance is reported for "
+            "replacement by hand instead."
+        ]
         if health.retirement_action == "stop_start":
-            out += [f"- AWS Health {', '.join(f'`{c}`' for c in retirement)} (scheduled retirement), configured "
-                    "`stop_start`:", f"   1. {_step('stop_start_instance')} ahead of the retirement; an "
-                    "instance-store backed instance is reported for replacement by hand."]  # fmt: skip
-        out += ["- OK after an ALARM: the open incident is closed as resolved and a `recovered` message is sent; "
-                "an OK with no open incident is skipped.", ""]  # fmt: skip
+            out += [
+                f"- AWS Health {', '.join(f'`{c}`' for c in retirement)} (scheduled retirement), configured "
+                "`stop_start`:",
+                f"   1. {_step('stop_start_instance')} ahead of the retirement; an "
+                "instance-store backed instance is reported for replacement by hand.",
+            ]
+        out += [
+            "- OK after an ALARM: the open incident is closed as resolved and a `recovered` message is sent; "
+            "an OK with no open incident is skipped.",
+            "",
+        ]
     out += [
         "### Who is notified",
         "",
@@ -352,17 +392,21 @@ def monitoring_section(config: Config) -> list[str]:
     out = [
         "## Instance alarms (`monitoring`)",
         "",
-        f"Mode: {MODE_TEXT[mon.mode]}" if mon.scope != "list" else
-        "Mode: none: scope `list` deploys no alarm-lifecycle function; CloudFormation manages the listed alarms.",
+        f"Mode: {MODE_TEXT[mon.mode]}"
+        if mon.scope != "list"
+        else "Mode: none: scope `list` deploys no alarm-lifecycle function; CloudFormation manages the listed alarms.",
         "",
         f"Alarmed instances: {scope}. Alarms are named `{prefix}-<instance id>-<metric>`; the health playbook acts "
         "on their state changes.",
         "",
-    ]  # fmt: skip
+    ]
     if mon.instance_ids:
         recover = "with" if mon.recover_listed_instances else "without"
-        out += [f"Listed instances (alarms created by CloudFormation at deployment, {recover} the recover action, "
-                f"never touched by the lifecycle function): {listed}.", ""]  # fmt: skip
+        out += [
+            f"Listed instances (alarms created by CloudFormation at deployment, {recover} the recover action, "
+            f"never touched by the lifecycle function): {listed}.",
+            "",
+        ]
     out += ["### Alarms per instance", "", *_alarm_lines(config), ""]
     if mon.scope != "list":
         out += [
@@ -379,7 +423,7 @@ def monitoring_section(config: Config) -> list[str]:
             "failure is reported; an instance that no longer exists"
             + (f" or does not carry `{mon.tag_key}={mon.tag_value}`" if mon.scope == "tag" else "")
             + ": skipped.",
-        ]  # fmt: skip
+        ]
         if mon.mode == "notify":
             out.append("3. Mode `notify`: notify only (state changes and the reconcile).")
         out.append("")
@@ -397,7 +441,7 @@ def monitoring_section(config: Config) -> list[str]:
                 f"- Reconcile: {_step('reconcile_alarms')}"
                 + (f", over instances carrying `{mon.tag_key}={mon.tag_value}`." if mon.scope == "tag" else "."),
                 "",
-            ]  # fmt: skip
+            ]
         out += [
             "### Who is notified",
             "",
@@ -409,22 +453,28 @@ def monitoring_section(config: Config) -> list[str]:
     out += ["### Never done", ""]
     out += [f"- No `{m}` alarm: not in `monitoring.metricAlarms`." for m in METRIC_ALARMS if m not in mon.metric_alarms]
     if mon.scope != "list":
-        out.append("- The lifecycle function never creates alarms for instances out of scope, nor touches the "
-                   "listed instances' alarms.")  # fmt: skip
+        out.append(
+            "- The lifecycle function never creates alarms for instances out of scope, nor touches the "
+            "listed instances' alarms."
+        )
         out.append("- The lifecycle function never gives a protected instance's alarm the recover action.")
     out += ["- Metric alarms never change an instance: they only notify.", ""]
     return out
 
 
-INSTANCE_OPTIONAL = ("enable_flow_logs", "disassociate_elastic_ip", "replace_instance_profile", "stop_instance",
-                     "terminate_instance")  # fmt: skip
+INSTANCE_OPTIONAL = (
+    "enable_flow_logs",
+    "disassociate_elastic_ip",
+    "replace_instance_profile",
+    "stop_instance",
+    "terminate_instance",
+)
 
 
 def instance_section(config: Config) -> list[str]:
     inst = config.instance
     types = ", ".join(f"`{t}`" for t in inst.finding_types)
-    target = ("contained like an actor (`instance.actOnTarget`)" if inst.act_on_target else
-              "notify only")  # fmt: skip
+    target = "contained like an actor (`instance.actOnTarget`)" if inst.act_on_target else "notify only"
     out = [
         "## Compromised EC2 instance (`instance`)",
         "",
@@ -442,28 +492,36 @@ def instance_section(config: Config) -> list[str]:
         "1. Playbook mode `off`, a sample finding, an archived finding, a type not configured, a severity below "
         "the minimum: skipped (no change, no notification).",
         f"2. An instance that is the target of the activity, not its actor: {target}.",
-    ]  # fmt: skip
+    ]
     n = 3
     if inst.mode == "notify":
         out.append(f"{n}. Mode `notify`: notify only.")
         n += 1
-    out += _numbered([
-        f"{_step('inspect_instance')}. If that fails (or the instance is gone), nothing is changed and it is "
-        "reported.",
-        "The protected tag on the instance: notify only.",
-    ], n)  # fmt: skip
+    out += _numbered(
+        [
+            f"{_step('inspect_instance')}. If that fails (or the instance is gone), nothing is changed and it is "
+            "reported.",
+            "The protected tag on the instance: notify only.",
+        ],
+        n,
+    )
     out.append("")
     final = f"{inst.final_action}_instance" if inst.final_action != "none" else ""
     if inst.mode in ("off", "notify"):
         out += ["### What happens", "", *_idle(inst.mode)]
     else:
-        untrack = (" First through the all-open untracking group, so tracked connections are cut too." if
-                   inst.untrack_first else " Directly, without the untracking group (`instance.untrackFirst` is "
-                   "false): connections already tracked survive the change.")  # fmt: skip
+        untrack = (
+            " First through the all-open untracking group, so tracked connections are cut too."
+            if inst.untrack_first
+            else " Directly, without the untracking group (`instance.untrackFirst` is "
+            "false): connections already tracked survive the change."
+        )
         examiner = " The isolation group admits nothing and allows no egress (no examiner CIDR configured)."
         if inst.forensic_access_cidr:
-            examiner = (f" The isolation group admits only `{inst.forensic_access_cidr}` on TCP port "
-                        f"{inst.forensic_access_port} (examiner access) and allows no egress.")  # fmt: skip
+            examiner = (
+                f" The isolation group admits only `{inst.forensic_access_cidr}` on TCP port "
+                f"{inst.forensic_access_port} (examiner access) and allows no egress."
+            )
         steps = [
             ("preserve", _step("preserve_instance")),
             ("preserve", _step("tag_incident")),
@@ -479,15 +537,29 @@ def instance_section(config: Config) -> list[str]:
         ]
         if inst.disassociate_elastic_ip:
             steps.append(("contain", _step("disassociate_elastic_ip")))
-        steps.append(("contain", _step("revoke_instance_role_sessions", " (only when the instance has a role, "
-                                       "never a role of this stack)")))  # fmt: skip
+        steps.append(
+            (
+                "contain",
+                _step(
+                    "revoke_instance_role_sessions", " (only when the instance has a role, never a role of this stack)"
+                ),
+            )
+        )
         if inst.quarantine_instance_profile:
             steps.append(("contain", _step("replace_instance_profile", " (only when the instance has a role)")))
         if final:
             evidence = "snapshot_volumes, capture_instance" + (", enable_flow_logs" if inst.flow_logs else "")
-            steps.append(("final", _step(final, f": only if every evidence step ({evidence}) succeeded; otherwise "
-                          "it is not run, the instance is left isolated and running for manual forensics and the "
-                          "notification says EVIDENCE FAILED")))  # fmt: skip
+            steps.append(
+                (
+                    "final",
+                    _step(
+                        final,
+                        f": only if every evidence step ({evidence}) succeeded; otherwise "
+                        "it is not run, the instance is left isolated and running for manual forensics and the "
+                        "notification says EVIDENCE FAILED",
+                    ),
+                )
+            )
         out += ["### What happens, in order", "", f"These steps {_verb(inst.mode)}:", ""]
         out += [f"{i}. {phase}: {text}" for i, (phase, text) in enumerate(steps, 1)]
         out.append("")
@@ -508,16 +580,23 @@ def instance_section(config: Config) -> list[str]:
     return out
 
 
-TRAIL_STEP_FOR_CALL = {"StopLogging": "restart_logging", "DeleteTrail": "recreate_trail",
-                       "UpdateTrail": "restore_trail_config", "PutEventSelectors": "restore_trail_config"}  # fmt: skip
+TRAIL_STEP_FOR_CALL = {
+    "StopLogging": "restart_logging",
+    "DeleteTrail": "recreate_trail",
+    "UpdateTrail": "restore_trail_config",
+    "PutEventSelectors": "restore_trail_config",
+}
 
 
 def trail_section(config: Config) -> list[str]:
     trail = config.trail
     pattern = rules.trail_tampering_pattern(config)
     calls = pattern["detail"]["eventName"]
-    protected = (", ".join(f"`{t}`" for t in trail.protected_trails) if trail.protected_trails else
-                 "every trail the recorder sees in the region (`trail.protectedTrails` is empty)")  # fmt: skip
+    protected = (
+        ", ".join(f"`{t}`" for t in trail.protected_trails)
+        if trail.protected_trails
+        else "every trail the recorder sees in the region (`trail.protectedTrails` is empty)"
+    )
     out = [
         "## Audit-trail tampering (`trail`)",
         "",
@@ -536,7 +615,7 @@ def trail_section(config: Config) -> list[str]:
         "1. Playbook mode `off`: skipped.",
         "2. A trail that is not protected: skipped.",
         "3. A failed call (it has an `errorCode`): it changed nothing, so nothing is restored: notify only.",
-    ]  # fmt: skip
+    ]
     if trail.mode == "notify":
         out.append("4. Mode `notify`: notify only.")
     out.append("")
@@ -565,16 +644,23 @@ def trail_section(config: Config) -> list[str]:
             "",
             f"An assumed role: {_step('revoke_sessions')}",
             "",
-        ]  # fmt: skip
+        ]
     if trail.contain_actor:
         never = [a for a in TRAIL_ACTOR_ACTIONS if a not in trail.actor_actions and a != "revoke_sessions"]
         why = "Not configured, so never done"
     else:
         never = list(TRAIL_ACTOR_ACTIONS)
         why = "The actor is not contained (`trail.containActor` is false), so never done"
-    out += ["### Who is notified", "", ONE_MESSAGE,
-            "- The recorder notifies only when a protected trail is missing or weaker than recorded, or recording "
-            "failed.", SKIPPED, "", "### Never done", ""]  # fmt: skip
+    out += [
+        "### Who is notified",
+        "",
+        ONE_MESSAGE,
+        "- The recorder notifies only when a protected trail is missing or weaker than recorded, or recording failed.",
+        SKIPPED,
+        "",
+        "### Never done",
+        "",
+    ]
     out += _never(never, why)
     out += [
         "- A failed tampering call never triggers a restore.",
@@ -612,25 +698,37 @@ def risky_section(config: Config) -> list[str]:
         "1. Playbook mode `off`, a failed call: skipped.",
         f"2. No rule the call created opens an admin port ({ports}) over TCP or UDP, or all traffic, to "
         f"{' or '.join(RISKY_WORLD)}: skipped (egress rules and narrower sources are left alone).",
-    ]  # fmt: skip
+    ]
     n = 3
     if risky.mode == "notify":
         out.append(f"{n}. Mode `notify`: notify only.")
         n += 1
-    out += _numbered([
-        f"{_step('inspect_security_group')}. If that fails, nothing is changed and it is reported.",
-        "The protected tag on the security group: left open, notify only.",
-        "Rules already removed: nothing to revoke (reported).",
-    ], n)  # fmt: skip
+    out += _numbered(
+        [
+            f"{_step('inspect_security_group')}. If that fails, nothing is changed and it is reported.",
+            "The protected tag on the security group: left open, notify only.",
+            "Rules already removed: nothing to revoke (reported).",
+        ],
+        n,
+    )
     out.append("")
     if risky.mode in ("off", "notify"):
         out += ["### What happens", "", *_idle(risky.mode)]
     else:
-        out += ["### What happens, per case", "", f"These steps {_verb(risky.mode)}:", "",
-                f"- World-open ingress on an admin port ({ports}): {_step('revoke_ingress_rules')}.", ""]  # fmt: skip
+        out += [
+            "### What happens, per case",
+            "",
+            f"These steps {_verb(risky.mode)}:",
+            "",
+            f"- World-open ingress on an admin port ({ports}): {_step('revoke_ingress_rules')}.",
+            "",
+        ]
     if risky.mode != "off":
-        out += ["Root console sign-in (any mode but `off`): notify only, flagging whether MFA was used; root is "
-                "never contained automatically.", ""]  # fmt: skip
+        out += [
+            "Root console sign-in (any mode but `off`): notify only, flagging whether MFA was used; root is "
+            "never contained automatically.",
+            "",
+        ]
     out += [
         "### Who is notified",
         "",
@@ -674,10 +772,13 @@ PLAYBOOK_SECTIONS: dict[str, Callable[[Config], list[str]]] = {
 
 def plan(overrides: Mapping[str, Any] | None = None) -> str:
     config = parse_context(context(overrides))
-    out = ["# Response plan", "",
-           "Generated by `python -m gameday plan` from the configuration the stack is synthesized from "
-           "(cdk.json context plus any --config overrides). Regenerate it after every change.",
-           ""]  # fmt: skip
+    out = [
+        "# Response plan",
+        "",
+        "Generated by `python -m gameday plan` from the configuration the stack is synthesized from "
+        "(cdk.json context plus any --config overrides). Regenerate it after every change.",
+        "",
+    ]
     out += [*core_section(config), ""]
     for f in dataclasses.fields(config):
         if f.name in ("core", "raw"):

@@ -69,8 +69,9 @@ class DeployedFunction:
 class DeployedStack:
     """A deployed stack read back through `endpoint_url`; dispatches events like the simulator."""
 
-    def __init__(self, stack_name: str = "AutoRemediation", *, endpoint_url: str | None,
-                 region: str = account.REGION) -> None:  # fmt: skip
+    def __init__(
+        self, stack_name: str = "AutoRemediation", *, endpoint_url: str | None, region: str = account.REGION
+    ) -> None:
         self.stack_name = stack_name
         self.endpoint_url = endpoint_url
         self.region = region
@@ -97,9 +98,11 @@ class DeployedStack:
             for summary in page["StackResourceSummaries"]:
                 logical_id = summary.get("LogicalResourceId")
                 if logical_id:  # moto lists the resource types it skipped with empty fields
-                    out[logical_id] = {"type": summary["ResourceType"],
-                                       "physical_id": summary.get("PhysicalResourceId") or "",
-                                       "status": summary.get("ResourceStatus", "")}  # fmt: skip
+                    out[logical_id] = {
+                        "type": summary["ResourceType"],
+                        "physical_id": summary.get("PhysicalResourceId") or "",
+                        "status": summary.get("ResourceStatus", ""),
+                    }
         return out
 
     def physical_id(self, logical_id: str) -> str:
@@ -122,10 +125,14 @@ class DeployedStack:
         for logical_id, name in self.of_type("AWS::Lambda::Function").items():
             conf = lam.get_function_configuration(FunctionName=name)
             out[logical_id] = DeployedFunction(
-                logical_id=logical_id, name=conf["FunctionName"], arn=conf["FunctionArn"], handler=conf["Handler"],
-                runtime=conf.get("Runtime", ""), role=conf["Role"],
+                logical_id=logical_id,
+                name=conf["FunctionName"],
+                arn=conf["FunctionArn"],
+                handler=conf["Handler"],
+                runtime=conf.get("Runtime", ""),
+                role=conf["Role"],
                 environment=dict(conf.get("Environment", {}).get("Variables", {})),
-            )  # fmt: skip
+            )
         return out
 
     @cached_property
@@ -140,8 +147,16 @@ class DeployedStack:
             targets = []
             for page in events.get_paginator("list_targets_by_rule").paginate(Rule=name):
                 targets += [by_arn[t["Arn"]] for t in page["Targets"] if t["Arn"] in by_arn]
-            out.append(DeployedRule(logical_id, name, rule["Arn"], json.loads(rule["EventPattern"]),
-                                    rule.get("State", "ENABLED") == "ENABLED", tuple(targets)))  # fmt: skip
+            out.append(
+                DeployedRule(
+                    logical_id,
+                    name,
+                    rule["Arn"],
+                    json.loads(rule["EventPattern"]),
+                    rule.get("State", "ENABLED") == "ENABLED",
+                    tuple(targets),
+                )
+            )
         return out
 
     def environment(self, function_id: str) -> dict[str, str]:
@@ -169,8 +184,7 @@ class DeployedStack:
         module_name, _, attr = fn.handler.rpartition(".")
         saved = dict(os.environ)
         output = io.StringIO()
-        entry: dict[str, Any] = {"rule": rule, "function": function_id,
-                                 "playbook": fn.environment.get("PLAYBOOK", "")}  # fmt: skip
+        entry: dict[str, Any] = {"rule": rule, "function": function_id, "playbook": fn.environment.get("PLAYBOOK", "")}
         started = time.perf_counter()
         if str(LAMBDAS) not in sys.path:
             sys.path.insert(0, str(LAMBDAS))
@@ -179,11 +193,16 @@ class DeployedStack:
         try:
             for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
                 os.environ.pop(name, None)
-            os.environ.update({
-                "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
-                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_LAMBDA_FUNCTION_NAME": fn.name, "POWERTOOLS_DEV": "false",
-            })  # fmt: skip
+            os.environ.update(
+                {
+                    "AWS_DEFAULT_REGION": self.region,
+                    "AWS_REGION": self.region,
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+                    "POWERTOOLS_DEV": "false",
+                }
+            )
             if self.endpoint_url:
                 os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
             os.environ.update(fn.environment)
@@ -193,8 +212,7 @@ class DeployedStack:
             with contextlib.redirect_stdout(output), _logs_to(output):
                 entry["result"] = handler(event, FakeContext(function_name=fn.name))
         except Exception as exc:  # reported as Lambda would: the error and its type
-            entry["error"] = {"type": type(exc).__name__, "message": str(exc),
-                              "trace": traceback.format_exc(limit=6)}  # fmt: skip
+            entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
             entry["result"] = getattr(exc, "result", None)
         finally:
             os.environ.clear()

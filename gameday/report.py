@@ -20,8 +20,10 @@ STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "
 def progress_line(index: int, total: int, result: ScenarioResult) -> str:
     met = f"{result.met}/{len(result.checks)}" if result.checks else "-"
     reason = f"  ({result.reason})" if result.reason and result.status != "passed" else ""
-    return (f"[{index:>2}/{total}] {STATUS_MARK[result.status]:<5} {result.name:<44} expectations {met:<6} "
-            f"{result.duration_s:5.1f} s{reason}")  # fmt: skip
+    return (
+        f"[{index:>2}/{total}] {STATUS_MARK[result.status]:<5} {result.name:<44} expectations {met:<6} "
+        f"{result.duration_s:5.1f} s{reason}"
+    )
 
 
 def totals(results: Sequence[ScenarioResult]) -> dict[str, int]:
@@ -47,12 +49,15 @@ def scorecard(results: Sequence[ScenarioResult]) -> str:
     checks = sum(len(r.checks) for r in results)
     contained = [ms for r in results for ms in r.contain_times.values()]
     lines.append("")
-    lines.append(f"{len(results)} scenario(s): {t['passed']} passed, {t['failed']} failed, {t['error']} error(s), "
-                 f"{t['skipped']} skipped; expectations met {met_total}/{checks}")  # fmt: skip
+    lines.append(
+        f"{len(results)} scenario(s): {t['passed']} passed, {t['failed']} failed, {t['error']} error(s), "
+        f"{t['skipped']} skipped; expectations met {met_total}/{checks}"
+    )
     if contained:
         ordered = sorted(contained)
-        lines.append(f"time to contain: {len(ordered)} incident(s), median {ordered[len(ordered) // 2]} ms, "
-                     f"max {ordered[-1]} ms")  # fmt: skip
+        lines.append(
+            f"time to contain: {len(ordered)} incident(s), median {ordered[len(ordered) // 2]} ms, max {ordered[-1]} ms"
+        )
     return "\n".join(lines)
 
 
@@ -74,15 +79,27 @@ def to_json(results: Sequence[ScenarioResult]) -> str:
 
 def markdown(results: Sequence[ScenarioResult], *, title: str = "Game day report") -> str:
     t = totals(results)
-    out = [f"# {title}", "", f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. "
-           f"{t['passed']} passed, {t['failed']} failed, {t['error']} error(s), {t['skipped']} skipped.", "",
-           "| scenario | status | expectations met | time to contain |", "|---|---|---|---|"]  # fmt: skip
+    out = [
+        f"# {title}",
+        "",
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. "
+        f"{t['passed']} passed, {t['failed']} failed, {t['error']} error(s), {t['skipped']} skipped.",
+        "",
+        "| scenario | status | expectations met | time to contain |",
+        "|---|---|---|---|",
+    ]
     for r in results:
         times = ", ".join(f"{ms} ms" for ms in r.contain_times.values()) or "-"
         out.append(f"| [{r.name}](#{r.name}) | {STATUS_MARK[r.status]} | {r.met}/{len(r.checks)} | {times} |")
     for r in results:
-        out += ["", f"## {r.name}", "", r.description, "", f"File `{r.label}`. Status **{r.status}**"
-                + (f": {r.reason}" if r.reason else "") + "."]  # fmt: skip
+        out += [
+            "",
+            f"## {r.name}",
+            "",
+            r.description,
+            "",
+            f"File `{r.label}`. Status **{r.status}**" + (f": {r.reason}" if r.reason else "") + ".",
+        ]
         if r.config:
             out += ["", "Configuration: " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in r.config.items())]
         if r.steps:
@@ -90,8 +107,10 @@ def markdown(results: Sequence[ScenarioResult], *, title: str = "Game day report
         if r.checks:
             out += ["", "| | expectation | expected | actual |", "|---|---|---|---|"]
             for c in r.checks:
-                out.append(f"| {'met' if c.ok else '**not met**'} | {_md(c.what)} | {_md(_short(c.expected))} | "
-                           f"{_md(_short(c.actual))} |")  # fmt: skip
+                out.append(
+                    f"| {'met' if c.ok else '**not met**'} | {_md(c.what)} | {_md(_short(c.expected))} | "
+                    f"{_md(_short(c.actual))} |"
+                )
     return "\n".join(out) + "\n"
 
 
@@ -131,15 +150,19 @@ def _chart(results: Sequence[ScenarioResult]) -> str:
     top = max(ms for _, ms in bars) or 1
     scale = (width - label_w - 80) / top
     height = row_h * len(bars) + 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Time to contain per incident" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui,sans-serif" '
-             f'font-size="12">']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Time to contain per incident" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui,sans-serif" '
+        f'font-size="12">'
+    ]
     for i, (name, ms) in enumerate(bars):
         y = 10 + i * row_h
         w = max(2.0, ms * scale)
         parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{html.escape(name)}</text>')
-        parts.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" rx="3" '
-                     f'fill="#2f81f7"><title>{html.escape(name)}: {ms} ms</title></rect>')  # fmt: skip
+        parts.append(
+            f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" rx="3" '
+            f'fill="#2f81f7"><title>{html.escape(name)}: {ms} ms</title></rect>'
+        )
         parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{ms} ms</text>')
     axis_y = 10 + len(bars) * row_h + 4
     parts.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{width - 60}" y2="{axis_y}" stroke="#8c959f"/>')
@@ -163,35 +186,54 @@ def html_report(results: Sequence[ScenarioResult], *, title: str = "Game day rep
         "<code>python -m gameday run</code></div></header><main>",
         '<div class="cards">',
     ]
-    for label, value in (("scenarios", len(results)), ("passed", t["passed"]), ("failed", t["failed"] + t["error"]),
-                         ("skipped", t["skipped"]), ("expectations met", f"{met}/{checks}")):  # fmt: skip
+    for label, value in (
+        ("scenarios", len(results)),
+        ("passed", t["passed"]),
+        ("failed", t["failed"] + t["error"]),
+        ("skipped", t["skipped"]),
+        ("expectations met", f"{met}/{checks}"),
+    ):
         out.append(f'<div class="card"><b>{value}</b>{label}</div>')
     out.append("</div>")
     out.append('<section id="chart"><h2>Time to contain</h2>' + _chart(results) + "</section>")
-    out.append('<section id="scorecard"><h2>Scorecard</h2><table><tr><th>scenario</th><th>status</th>'
-               "<th>expectations met</th><th>time to contain</th><th>duration</th></tr>")  # fmt: skip
+    out.append(
+        '<section id="scorecard"><h2>Scorecard</h2><table><tr><th>scenario</th><th>status</th>'
+        "<th>expectations met</th><th>time to contain</th><th>duration</th></tr>"
+    )
     for r in results:
         times = ", ".join(f"{ms} ms" for ms in r.contain_times.values()) or "-"
-        out.append(f'<tr><td><a href="#{esc(r.name)}">{esc(r.name)}</a></td>'
-                   f'<td><span class="badge {r.status}">{r.status}</span></td><td>{r.met}/{len(r.checks)}</td>'
-                   f"<td>{times}</td><td>{r.duration_s:.1f} s</td></tr>")  # fmt: skip
+        out.append(
+            f'<tr><td><a href="#{esc(r.name)}">{esc(r.name)}</a></td>'
+            f'<td><span class="badge {r.status}">{r.status}</span></td><td>{r.met}/{len(r.checks)}</td>'
+            f"<td>{times}</td><td>{r.duration_s:.1f} s</td></tr>"
+        )
     out.append("</table></section>")
     for r in results:
-        out.append(f'<section class="scenario" id="{esc(r.name)}"><h2>{esc(r.name)} '
-                   f'<span class="badge {r.status}">{r.status}</span></h2>')  # fmt: skip
-        out.append(f"<p>{esc(r.description)}</p><p class='muted'>File <code>{esc(r.label)}</code>"
-                   + (f" · {esc(r.reason)}" if r.reason else "") + "</p>")  # fmt: skip
+        out.append(
+            f'<section class="scenario" id="{esc(r.name)}"><h2>{esc(r.name)} '
+            f'<span class="badge {r.status}">{r.status}</span></h2>'
+        )
+        out.append(
+            f"<p>{esc(r.description)}</p><p class='muted'>File <code>{esc(r.label)}</code>"
+            + (f" · {esc(r.reason)}" if r.reason else "")
+            + "</p>"
+        )
         if r.config:
-            out.append("<p>Configuration: " + ", ".join(f"<code>{esc(k)}={esc(json.dumps(v))}</code>"
-                                                       for k, v in r.config.items()) + "</p>")  # fmt: skip
+            out.append(
+                "<p>Configuration: "
+                + ", ".join(f"<code>{esc(k)}={esc(json.dumps(v))}</code>" for k, v in r.config.items())
+                + "</p>"
+            )
         if r.steps:
             out.append(f'<div class="timeline">{esc(r.timeline())}</div>')
         if r.checks:
             out.append("<table><tr><th></th><th>expectation</th><th>expected</th><th>actual</th></tr>")
             for c in r.checks:
                 mark = '<span class="ok">met</span>' if c.ok else '<span class="bad">not met</span>'
-                out.append(f"<tr><td>{mark}</td><td>{esc(c.what)}</td><td><code>{esc(_short(c.expected))}</code></td>"
-                           f"<td><code>{esc(_short(c.actual))}</code></td></tr>")  # fmt: skip
+                out.append(
+                    f"<tr><td>{mark}</td><td>{esc(c.what)}</td><td><code>{esc(_short(c.expected))}</code></td>"
+                    f"<td><code>{esc(_short(c.actual))}</code></td></tr>"
+                )
             out.append("</table>")
         out.append("</section>")
     out.append("</main></body></html>")

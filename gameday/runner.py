@@ -79,18 +79,28 @@ class StepRecord:
             return "\n".join(lines)
         if self.kind == "schedule":
             lines.append(f"SCHEDULE {self.title}")
-            lines += [format_event({"detail-type": "Scheduled Event", "source": "aws.events", "id": "-"},
-                                   self.results, self.notifications).split("\n", 1)[-1]]  # fmt: skip
+            lines += [
+                format_event(
+                    {"detail-type": "Scheduled Event", "source": "aws.events", "id": "-"},
+                    self.results,
+                    self.notifications,
+                ).split("\n", 1)[-1]
+            ]
         else:
             lines.append(format_event(self.event or {}, self.results, self.notifications))
         lines += [f"  ! attacker during the wait: {line}" for line in self.attacker]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "title": self.title, "delay": self.delay, "attacker": self.attacker,
-                "event": {k: (self.event or {}).get(k) for k in ("id", "source", "detail-type")},
-                "results": [{k: v for k, v in r.items() if k != "logs"} for r in self.results],
-                "notifications": self.notifications}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "delay": self.delay,
+            "attacker": self.attacker,
+            "event": {k: (self.event or {}).get(k) for k in ("id", "source", "detail-type")},
+            "results": [{k: v for k, v in r.items() if k != "logs"} for r in self.results],
+            "notifications": self.notifications,
+        }
 
 
 @dataclass
@@ -124,11 +134,20 @@ class ScenarioResult:
         return "\n".join(step.timeline() for step in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "file": self.label, "description": self.description, "status": self.status,
-                "reason": self.reason, "expectations_met": self.met, "expectations": len(self.checks),
-                "checks": [c.to_dict() for c in self.checks], "time_to_contain_ms": self.contain_times,
-                "duration_s": round(self.duration_s, 2), "config": self.config,
-                "steps": [s.to_dict() for s in self.steps]}  # fmt: skip
+        return {
+            "name": self.name,
+            "file": self.label,
+            "description": self.description,
+            "status": self.status,
+            "reason": self.reason,
+            "expectations_met": self.met,
+            "expectations": len(self.checks),
+            "checks": [c.to_dict() for c in self.checks],
+            "time_to_contain_ms": self.contain_times,
+            "duration_s": round(self.duration_s, 2),
+            "config": self.config,
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
 
 class Skip(Exception):
@@ -145,10 +164,11 @@ def deployed_playbooks(tmpl: dict[str, Any]) -> set[str]:
 def routes(tmpl: dict[str, Any], event: dict[str, Any], playbook: str) -> bool:
     functions = template.functions(tmpl)
     return any(
-        rule.enabled and matches(rule.pattern, event)
+        rule.enabled
+        and matches(rule.pattern, event)
         and any(functions[t].environment.get("PLAYBOOK") == playbook for t in rule.targets if t in functions)
         for rule in template.rules(tmpl)
-    )  # fmt: skip
+    )
 
 
 def _lambdas_on_path() -> None:
@@ -208,10 +228,17 @@ def build_event(step: dict[str, Any], world: World, scenario: Scenario) -> dict[
 
 def scheduled_event(rule_id: str) -> dict[str, Any]:
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": account.ACCOUNT, "time": stamp, "region": account.REGION,
-            "resources": [f"arn:{account.PARTITION}:events:{account.REGION}:{account.ACCOUNT}:rule/{rule_id}"],
-            "detail": {}}  # fmt: skip
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account.ACCOUNT,
+        "time": stamp,
+        "region": account.REGION,
+        "resources": [f"arn:{account.PARTITION}:events:{account.REGION}:{account.ACCOUNT}:rule/{rule_id}"],
+        "detail": {},
+    }
 
 
 class LocalTarget:
@@ -313,9 +340,14 @@ def run_scenario(
 
 
 def _execute(
-    scenario: Scenario, result: ScenarioResult, target: Any, world: World, engine: Any, *,
+    scenario: Scenario,
+    result: ScenarioResult,
+    target: Any,
+    world: World,
+    engine: Any,
+    *,
     sleep: Callable[[float], None],
-) -> None:  # fmt: skip
+) -> None:
     world.build(scenario.state)
     target.notifications()  # anything the state build caused is not part of the incident
     before = observe(world)
@@ -332,8 +364,12 @@ def _execute(
             continue
         if "schedule" in step:
             ran, invoked = target.schedule(step["schedule"])
-            record = StepRecord("schedule", ", ".join(ran) or f"no scheduled rule matches {step['schedule']!r}",
-                                results=invoked, delay=delay)  # fmt: skip
+            record = StepRecord(
+                "schedule",
+                ", ".join(ran) or f"no scheduled rule matches {step['schedule']!r}",
+                results=invoked,
+                delay=delay,
+            )
         else:
             event = build_event(step, world, scenario)
             record = StepRecord("event", step.get("template") or step.get("file", ""), event=event, delay=delay)
@@ -358,9 +394,15 @@ def _execute(
 
 
 def _dispatch_racing(
-    target: Any, event: dict[str, Any], actions: list[dict[str, Any]], world: World, engine: Any, *,
-    record: StepRecord, result: ScenarioResult,
-) -> list[dict[str, Any]]:  # fmt: skip
+    target: Any,
+    event: dict[str, Any],
+    actions: list[dict[str, Any]],
+    world: World,
+    engine: Any,
+    *,
+    record: StepRecord,
+    result: ScenarioResult,
+) -> list[dict[str, Any]]:
     """Deliver the event; the first propagation wait inside a handler is when the attacker moves."""
     fired: list[float] = []
 

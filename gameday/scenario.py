@@ -221,7 +221,14 @@ def _cross_check(scenario: Scenario, text: str) -> None:
             else:
                 need(WITH_KINDS[kind], name, ["events", index, "with", kind])
     expect = scenario.expect
-    for section, kind in (("keys", "keys"), ("users", "users"), ("roles", "roles"), ("instances", "instances"),
-                          ("rules", "rules"), ("trails", "trails"), ("alarms", "instances")):  # fmt: skip
+    for section, kind in (
+        ("keys", "keys"),
+        ("users", "users"),
+        ("roles", "roles"),
+        ("instances", "instances"),
+        ("rules", "rules"),
+        ("trails", "trails"),
+        ("alarms", "instances"),
+    ):
         for name in expect.get(section) or {}:
             need(kind, name, ["expect", section, name])

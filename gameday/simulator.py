@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gameday import account, template
+from gameday import account, guardrails, template
 from gameday.patterns import matches
 
 LAMBDAS = template.ROOT / "lambdas"
@@ -105,17 +105,24 @@ class Simulation:
 
             settings.reset()
             clients.reset()
+            # moto evaluates no IAM policy: enforce the role's protected-tag Deny statements.
+            guard = guardrails.enforcer(guardrails.deny_statements(self.template, function_id))
+            clients.add_hook(guard)
+            handler = getattr(importlib.import_module(module_name), attr)
             from remediation.observability import logger
 
-            handler = getattr(importlib.import_module(module_name), attr)
-            stream = logger.registered_handler
-            previous = stream.setStream(output) if isinstance(stream, logging.StreamHandler) else None
+            # Powertools' handler holds the stdout of its creation: point it at the capture too.
+            streams = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+            saved_streams = [h.setStream(output) for h in streams]
             try:
                 with contextlib.redirect_stdout(output):
                     entry["result"] = handler(event, FakeContext(function_name=self.physical[function_id].ref))
             finally:
-                if previous is not None and isinstance(stream, logging.StreamHandler):
-                    stream.setStream(previous)
+                for h, stream in zip(streams, saved_streams, strict=True):
+                    if stream is not None:
+                        h.setStream(stream)
+                clients.remove_hook(guard)
+                clients.reset()
         except Exception as exc:  # the simulator reports what Lambda would: the error and its type
             entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
             entry["result"] = getattr(exc, "result", None)

@@ -254,11 +254,23 @@ class World:
 
     def _role(self, name: str, spec: dict[str, Any]) -> None:
         iam = self.client("iam")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                 "Principal": {"Service": spec.get("service", DEFAULT_TRUST_SERVICE)}}]}  # fmt: skip
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": spec.get("service", DEFAULT_TRUST_SERVICE)},
+                }
+            ],
+        }
         tags = [{"Key": k, "Value": str(v)} for k, v in (spec.get("tags") or {}).items()]
-        role = iam.create_role(RoleName=name, Path=spec.get("path", "/"), AssumeRolePolicyDocument=json.dumps(trust),
-                               **({"Tags": tags} if tags else {}))["Role"]  # fmt: skip
+        role = iam.create_role(
+            RoleName=name,
+            Path=spec.get("path", "/"),
+            AssumeRolePolicyDocument=json.dumps(trust),
+            **({"Tags": tags} if tags else {}),
+        )["Role"]
         self.roles[name] = role["RoleId"]
         for ref in spec.get("managed_policies", []):
             iam.attach_role_policy(RoleName=name, PolicyArn=self._policy_arn(ref))
@@ -280,8 +292,9 @@ class World:
     def _security_group(self, name: str, spec: dict[str, Any]) -> None:
         ec2 = self.client("ec2")
         vpc, _ = self._default_vpc()
-        group = ec2.create_security_group(GroupName=name, Description=spec.get("description", f"game day {name}"),
-                                          VpcId=vpc)  # fmt: skip
+        group = ec2.create_security_group(
+            GroupName=name, Description=spec.get("description", f"game day {name}"), VpcId=vpc
+        )
         self.security_groups[name] = group["GroupId"]
         tags = [{"Key": k, "Value": str(v)} for k, v in (spec.get("tags") or {}).items()]
         if tags:
@@ -294,8 +307,11 @@ class World:
             for index, rule in enumerate(spec.get(direction) or []):
                 ref = self._rule_ref(name, group_id, direction, rule)
                 permission = permission_of(ref, self.security_groups)
-                call = ec2.authorize_security_group_ingress if direction == "ingress" else \
-                    ec2.authorize_security_group_egress  # fmt: skip
+                call = (
+                    ec2.authorize_security_group_ingress
+                    if direction == "ingress"
+                    else ec2.authorize_security_group_egress
+                )
                 created = call(GroupId=group_id, IpPermissions=[permission]).get("SecurityGroupRules", [])
                 ref.rule_id = created[0]["SecurityGroupRuleId"] if created else ""
                 self.rules[rule.get("name") or f"{name}-{direction}-{index}"] = ref
@@ -308,9 +324,17 @@ class World:
         protocol = str(rule.get("protocol", "tcp"))
         if protocol in ("all", "-1"):
             protocol, low, high = "-1", -1, -1
-        return RuleRef(group=name, group_id=group_id, direction=direction, protocol=protocol, from_port=low,
-                       to_port=high, cidr=rule.get("cidr", ""), cidr_ipv6=rule.get("cidr_ipv6", ""),
-                       source_group=rule.get("source_group", ""))  # fmt: skip
+        return RuleRef(
+            group=name,
+            group_id=group_id,
+            direction=direction,
+            protocol=protocol,
+            from_port=low,
+            to_port=high,
+            cidr=rule.get("cidr", ""),
+            cidr_ipv6=rule.get("cidr_ipv6", ""),
+            source_group=rule.get("source_group", ""),
+        )
 
     def _instance(self, name: str, spec: dict[str, Any]) -> None:
         ec2 = self.client("ec2")
@@ -334,8 +358,9 @@ class World:
         if groups:
             kwargs["SecurityGroupIds"] = groups
         tags = {"Name": name, **{k: str(v) for k, v in (spec.get("tags") or {}).items()}}
-        kwargs["TagSpecifications"] = [{"ResourceType": "instance",
-                                        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]  # fmt: skip
+        kwargs["TagSpecifications"] = [
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
         role = spec.get("role")
         if role:
             profile = self.instance_profiles.get(role)
@@ -346,8 +371,9 @@ class World:
         instance_id = found["InstanceId"]
         for index in range(1, count):
             eni = ec2.create_network_interface(SubnetId=subnet, Groups=groups or [])["NetworkInterface"]
-            ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=instance_id,
-                                         DeviceIndex=index)  # fmt: skip
+            ec2.attach_network_interface(
+                NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=instance_id, DeviceIndex=index
+            )
         described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         interfaces = sorted(described.get("NetworkInterfaces", []), key=lambda n: n["Attachment"]["DeviceIndex"])
         ref = InstanceRef(
@@ -372,14 +398,18 @@ class World:
         existing = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
         if not existing:
             template = f"{group}-template"
-            self.client("ec2").create_launch_template(LaunchTemplateName=template, LaunchTemplateData={
-                "ImageId": AMI, "InstanceType": instance_type})  # fmt: skip
+            self.client("ec2").create_launch_template(
+                LaunchTemplateName=template, LaunchTemplateData={"ImageId": AMI, "InstanceType": instance_type}
+            )
             _, subnet = self._default_vpc()
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=group,
                 LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
-                MinSize=0, MaxSize=10, DesiredCapacity=0, VPCZoneIdentifier=subnet,
-            )  # fmt: skip
+                MinSize=0,
+                MaxSize=10,
+                DesiredCapacity=0,
+                VPCZoneIdentifier=subnet,
+            )
         autoscaling.attach_instances(InstanceIds=[instance_id], AutoScalingGroupName=group)
 
     def _trail(self, name: str, spec: dict[str, Any]) -> None:
@@ -397,8 +427,9 @@ class World:
         if spec.get("logging", True):
             cloudtrail.start_logging(Name=name)
         if spec.get("management_events", True) is False:
-            cloudtrail.put_event_selectors(TrailName=name, EventSelectors=[
-                {"ReadWriteType": "All", "IncludeManagementEvents": False}])  # fmt: skip
+            cloudtrail.put_event_selectors(
+                TrailName=name, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": False}]
+            )
 
     # ------------------------------------------------------------------ the attacker
     def attack(self, step: dict[str, Any]) -> str:
@@ -461,8 +492,14 @@ def _delete_trail(world: World, args: dict[str, Any]) -> str:
 
 
 def _update_trail(world: World, args: dict[str, Any]) -> str:
-    changes = {k: v for k, v in {"IsMultiRegionTrail": args.get("multi_region"),
-               "EnableLogFileValidation": args.get("log_file_validation")}.items() if v is not None}  # fmt: skip
+    changes = {
+        k: v
+        for k, v in {
+            "IsMultiRegionTrail": args.get("multi_region"),
+            "EnableLogFileValidation": args.get("log_file_validation"),
+        }.items()
+        if v is not None
+    }
     world.client("cloudtrail").update_trail(Name=args["trail"], **changes)
     return f"updated trail {args['trail']}: {changes}"
 

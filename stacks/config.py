@@ -395,6 +395,21 @@ SETTINGS: tuple[Setting, ...] = (
         5,
         "Reserved concurrency of each playbook function: bounds the API call rate of a burst.",
     ),
+    Setting(
+        "core.breakerLimit",
+        integer(0, 10000),
+        20,
+        "Circuit breaker: at most this many destructive actions (stop, terminate, isolate, detach, remove "
+        "access) per account per window, counted atomically in the incident table; past it playbooks only "
+        "notify, and one alert is sent. 0 turns every destructive step into notify-only.",
+    ),
+    Setting("core.breakerWindowMinutes", integer(1, 10080), 60, "Length of the circuit breaker's window, in minutes."),
+    Setting(
+        "core.repeatNotifyMinutes",
+        integer(0, 10080),
+        60,
+        "A finding that repeats without changing its incident's status notifies at most once per this many minutes.",
+    ),
     # credential playbook
     Setting(
         "credential.mode",
@@ -691,6 +706,9 @@ class CoreConfig:
     evidence_retention_days: int
     reserved_concurrency: int
     retain_data: bool
+    breaker_limit: int = 20
+    breaker_window_minutes: int = 60
+    repeat_notify_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -844,6 +862,9 @@ def parse_context(context: Mapping[str, Any]) -> Config:
         evidence_retention_days=values["core.evidenceRetentionDays"],
         reserved_concurrency=values["core.reservedConcurrency"],
         retain_data=values["core.retainData"],
+        breaker_limit=values["core.breakerLimit"],
+        breaker_window_minutes=values["core.breakerWindowMinutes"],
+        repeat_notify_minutes=values["core.repeatNotifyMinutes"],
     )
     credential = CredentialConfig(
         mode=values["credential.mode"],

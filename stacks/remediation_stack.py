@@ -30,7 +30,7 @@ class RemediationStack(Stack):
             "credential",
             handler="handlers.credential.lambda_handler",
             mode=cred.mode,
-            actions=("inspect_principal", "lookup_key_owner", *cred.all_actions),
+            actions=("inspect_principal", "lookup_key_owner", *cred.all_actions, "restore_access_key"),
             options={
                 "finding_types": list(cred.finding_types),
                 "min_severity": cred.min_severity,

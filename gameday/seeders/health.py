@@ -28,8 +28,11 @@ MONITOR_TAG = ("AutoRemediationMonitor", "true")
 
 def _named_instance(event: dict[str, Any]) -> str:
     detail = event.get("detail", {})
-    for text in (detail.get("alarmName", ""), json.dumps(detail.get("affectedEntities", [])),
-                 json.dumps(event.get("resources", []))):  # fmt: skip
+    for text in (
+        detail.get("alarmName", ""),
+        json.dumps(detail.get("affectedEntities", [])),
+        json.dumps(event.get("resources", [])),
+    ):
         found = INSTANCE_ID.search(str(text))
         if found:
             return found.group(0)
@@ -39,14 +42,17 @@ def _named_instance(event: dict[str, Any]) -> str:
 def launch_instance(tags: dict[str, str] | None = None, instance_type: str = INSTANCE_TYPE) -> str:
     """An EBS-backed instance in the simulated account, tagged for monitoring (plus `tags`)."""
     ec2: Any = boto3.client("ec2", region_name=account.REGION)
-    image = next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
-                 if i.get("RootDeviceType") == "ebs")  # fmt: skip
+    image = next(
+        i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"] if i.get("RootDeviceType") == "ebs"
+    )
     all_tags = {MONITOR_TAG[0]: MONITOR_TAG[1], **(tags or {})}
     instance = ec2.run_instances(
-        ImageId=image, MinCount=1, MaxCount=1, InstanceType=instance_type,
-        TagSpecifications=[{"ResourceType": "instance",
-                            "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
-    )["Instances"][0]  # fmt: skip
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=instance_type,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+    )["Instances"][0]
     return str(instance["InstanceId"])
 
 

@@ -38,10 +38,13 @@ def create_group(tags: dict[str, str] | None = None) -> dict[str, str]:
     ec2: Any = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
-    group = ec2.create_security_group(GroupName="app-sg", Description="app", VpcId=vpc,
-                                      **({"TagSpecifications": spec} if tags else {}))["GroupId"]  # fmt: skip
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])  # fmt: skip
+    group = ec2.create_security_group(
+        GroupName="app-sg", Description="app", VpcId=vpc, **({"TagSpecifications": spec} if tags else {})
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}],
+    )
     return {"group": group, "vpc": vpc}
 
 

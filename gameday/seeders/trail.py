@@ -24,9 +24,14 @@ def create_trail(name: str = TRAIL, *, logging: bool = True) -> str:
     s3: Any = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET)
     cloudtrail: Any = boto3.client("cloudtrail", region_name=REGION)
-    arn = cloudtrail.create_trail(Name=name, S3BucketName=BUCKET, IsMultiRegionTrail=True,
-                                  EnableLogFileValidation=True, IncludeGlobalServiceEvents=True,
-                                  TagsList=[{"Key": "owner", "Value": "security"}])["TrailARN"]  # fmt: skip
+    arn = cloudtrail.create_trail(
+        Name=name,
+        S3BucketName=BUCKET,
+        IsMultiRegionTrail=True,
+        EnableLogFileValidation=True,
+        IncludeGlobalServiceEvents=True,
+        TagsList=[{"Key": "owner", "Value": "security"}],
+    )["TrailARN"]
     if logging:
         cloudtrail.start_logging(Name=arn)
     return str(arn)
@@ -34,10 +39,16 @@ def create_trail(name: str = TRAIL, *, logging: bool = True) -> str:
 
 def scheduled_event() -> dict[str, Any]:
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": ACCOUNT, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "region": REGION,
-        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/TrailConfigRecorder"], "detail": {},
-    }  # fmt: skip
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/TrailConfigRecorder"],
+        "detail": {},
+    }
 
 
 def record(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -64,13 +75,17 @@ def tamper(event: dict[str, Any]) -> None:
         cloudtrail.delete_trail(Name=name)
     elif call == "UpdateTrail":
         fields = {
-            "isMultiRegionTrail": "IsMultiRegionTrail", "enableLogFileValidation": "EnableLogFileValidation",
-            "includeGlobalServiceEvents": "IncludeGlobalServiceEvents", "s3BucketName": "S3BucketName",
-        }  # fmt: skip
+            "isMultiRegionTrail": "IsMultiRegionTrail",
+            "enableLogFileValidation": "EnableLogFileValidation",
+            "includeGlobalServiceEvents": "IncludeGlobalServiceEvents",
+            "s3BucketName": "S3BucketName",
+        }
         cloudtrail.update_trail(Name=name, **{fields[k]: v for k, v in request.items() if k in fields})
     elif call == "PutEventSelectors":
-        selectors = [{"ReadWriteType": s["readWriteType"], "IncludeManagementEvents": s["includeManagementEvents"]}
-                     for s in request["eventSelectors"]]  # fmt: skip
+        selectors = [
+            {"ReadWriteType": s["readWriteType"], "IncludeManagementEvents": s["includeManagementEvents"]}
+            for s in request["eventSelectors"]
+        ]
         cloudtrail.put_event_selectors(TrailName=name, EventSelectors=selectors)
 
 

@@ -67,8 +67,17 @@ def definitions(
     status = options["status_check"]
     out: list[dict[str, Any]] = []
 
-    def add(metric: str, statistic: str, spec: Mapping[str, Any], threshold: float, *, operator: str,
-            missing: str, actions: list[str], what: str) -> None:  # fmt: skip
+    def add(
+        metric: str,
+        statistic: str,
+        spec: Mapping[str, Any],
+        threshold: float,
+        *,
+        operator: str,
+        missing: str,
+        actions: list[str],
+        what: str,
+    ) -> None:
         out.append(
             {
                 "AlarmName": alarm_name(prefix, target.instance_id, metric),
@@ -110,8 +119,19 @@ def definitions(
 
 
 # Fields compared to decide whether an existing alarm drifted from its definition.
-COMPARED = ("Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods", "Threshold",
-            "ComparisonOperator", "TreatMissingData", "ActionsEnabled", "AlarmActions")  # fmt: skip
+COMPARED = (
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "ActionsEnabled",
+    "AlarmActions",
+)
 
 
 def drifted(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:

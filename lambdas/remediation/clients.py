@@ -8,6 +8,7 @@ standard mode so throttling is retried with backoff instead of lost.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
@@ -28,6 +29,31 @@ RETRY_CONFIG = Config(
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str | None], Any] = {}
+# Called with every new client. Lambda registers none; the simulator and tests use them to
+# observe calls (botocore event hooks) or to inject faults. Survive `reset()`.
+_hooks: list[Callable[[Any], None]] = []
+
+
+def add_hook(hook: Callable[[Any], None]) -> None:
+    _hooks.append(hook)
+
+
+def remove_hook(hook: Callable[[Any], None]) -> None:
+    if hook in _hooks:
+        _hooks.remove(hook)
+
+
+_session: Any = None
+
+
+def _get_session() -> Any:
+    """One boto3 session per process: service models are loaded once, not per client."""
+    global _session
+    if _session is None:
+        import boto3
+
+        _session = boto3.session.Session()
+    return _session
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -37,15 +63,15 @@ def client(service: str, region: str | None = None) -> Any:
         with _lock:
             found = _cache.get(key)
             if found is None:
-                import boto3
-
-                session: Any = boto3.session.Session()
-                found = session.client(service, region_name=region, config=RETRY_CONFIG)
+                found = _get_session().client(service, region_name=region, config=RETRY_CONFIG)
+                for hook in _hooks:
+                    hook(found)
                 _cache[key] = found
     return found
 
 
 def reset() -> None:
+    """Drop the clients (the session stays: its loaded service models are reused)."""
     with _lock:
         _cache.clear()
 

@@ -57,8 +57,9 @@ class AlarmStateChange:
 
     @staticmethod
     def parse(event: Any) -> AlarmStateChange:
-        envelope, detail = Envelope.parse(event, sources=("aws.cloudwatch",),
-                                          detail_types=("CloudWatch Alarm State Change",))  # fmt: skip
+        envelope, detail = Envelope.parse(
+            event, sources=("aws.cloudwatch",), detail_types=("CloudWatch Alarm State Change",)
+        )
         state = detail.obj("state")
         value = state.str("value")
         if value not in ALARM_STATES:
@@ -147,8 +148,9 @@ class InstanceStateChange:
 
     @staticmethod
     def parse(event: Any) -> InstanceStateChange:
-        envelope, detail = Envelope.parse(event, sources=("aws.ec2",),
-                                          detail_types=("EC2 Instance State-change Notification",))  # fmt: skip
+        envelope, detail = Envelope.parse(
+            event, sources=("aws.ec2",), detail_types=("EC2 Instance State-change Notification",)
+        )
         state = detail.str("state")
         if state not in ("pending", "running", "stopping", "stopped", "shutting-down", "terminated"):
             raise InvalidEvent(f"detail.state: {state[:40]!r} is not an instance state")

@@ -8,6 +8,7 @@ checked against AWS's formats before they reach an API call.
 from __future__ import annotations
 
 import builtins
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ EVENT_ID = re.compile(r"^[\w-]{1,128}$")
 FINDING_ID = re.compile(r"^[\w-]{1,128}$")
 FINDING_TYPE = re.compile(r"^[\w:/!.&-]{1,256}$")
 MAX_STRING = 4096
+MAX_NUMBER = 1e15
 
 
 class InvalidEvent(ValueError):
@@ -75,6 +77,8 @@ class Reader:
             return 0.0
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidEvent(f"{self._join(key)}: expected a number, got {type(value).__name__}")
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            raise InvalidEvent(f"{self._join(key)}: {str(value)[:40]} is not a usable number")
         return float(value)
 
     def bool(self, key: builtins.str, required: builtins.bool = True) -> builtins.bool:
@@ -175,7 +179,7 @@ class GuardDutyFinding:
             id=detail.str("id", pattern=FINDING_ID),
             arn=detail.str("arn", required=False),
             type=detail.str("type", pattern=FINDING_TYPE),
-            severity=detail.num("severity"),
+            severity=_severity(detail.num("severity")),
             title=detail.str("title", required=False),
             partition=detail.str("partition", required=False, pattern=PARTITION) or "aws",
             account=account,
@@ -215,6 +219,12 @@ class AccessKeyDetails:
             user_name=details.str("userName", pattern=IAM_NAME),
             user_type=user_type,
         )
+
+
+def _severity(value: float) -> float:
+    if not 0 <= value <= 10:
+        raise InvalidEvent(f"detail.severity: {value:g} is outside GuardDuty's 0-10 range")
+    return value
 
 
 def now() -> datetime:

@@ -33,6 +33,17 @@ class Settings:
     evidence_bucket: str
     topic_arn: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Reliability (defaults keep hand-built settings in tests working).
+    timeout_seconds: float = 60.0
+    breaker_limit: int = 20
+    breaker_window_minutes: int = 60
+    repeat_notify_minutes: int = 60
+
+    @property
+    def account(self) -> str:
+        """The account this deployment acts on (the topic lives in it)."""
+        parts = self.topic_arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
 
     def option(self, name: str) -> Any:
         try:
@@ -66,6 +77,15 @@ def _json(env: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
     return value
 
 
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"\d{1,6}", raw) or not low <= int(raw) <= high:
+        raise SettingsError(f"{name}={raw!r} is not an integer from {low} to {high}")
+    return int(raw)
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     missing = [name for name in _REQUIRED if not env.get(name)]
@@ -93,6 +113,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         evidence_bucket=env["EVIDENCE_BUCKET"],
         topic_arn=env["TOPIC_ARN"],
         options=_json(env, "PLAYBOOK_CONFIG", dict, {}),
+        timeout_seconds=float(_int(env, "FUNCTION_TIMEOUT", 60, 1, 900)),
+        breaker_limit=_int(env, "BREAKER_LIMIT", 20, 0, 100000),
+        breaker_window_minutes=_int(env, "BREAKER_WINDOW_MINUTES", 60, 1, 10080),
+        repeat_notify_minutes=_int(env, "REPEAT_NOTIFY_MINUTES", 60, 0, 10080),
     )
 
 

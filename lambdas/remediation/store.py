@@ -107,22 +107,30 @@ def _recent(item: dict[str, Any] | None, window_seconds: int, at: datetime) -> t
     if not item:
         return [], 0
     cutoff = at.timestamp() - window_seconds
-    times = [t for t in (v["S"] for v in item.get("times", {}).get("L", []))
-             if datetime.fromisoformat(t).timestamp() > cutoff]  # fmt: skip
+    times = [
+        t
+        for t in (v["S"] for v in item.get("times", {}).get("L", []))
+        if datetime.fromisoformat(t).timestamp() > cutoff
+    ]
     return times, int(item.get("version", {}).get("N", "0"))
 
 
-def recent_attempts(settings: Settings, instance_id: str, kind: str, window_seconds: int,
-                    *, at: datetime | None = None) -> int:  # fmt: skip
+def recent_attempts(
+    settings: Settings, instance_id: str, kind: str, window_seconds: int, *, at: datetime | None = None
+) -> int:
     """How many `kind` attempts (reboot, stop_start) on the instance fall within the window."""
     at = at or datetime.now(UTC)
-    item = clients.dynamodb().get_item(TableName=settings.incident_table, Key=_attempt_key(instance_id, kind),
-                                       ConsistentRead=True).get("Item")  # fmt: skip
+    item = (
+        clients.dynamodb()
+        .get_item(TableName=settings.incident_table, Key=_attempt_key(instance_id, kind), ConsistentRead=True)
+        .get("Item")
+    )
     return len(_recent(item, window_seconds, at)[0])
 
 
-def record_attempt(settings: Settings, instance_id: str, kind: str, window_seconds: int,
-                   *, at: datetime | None = None) -> int:  # fmt: skip
+def record_attempt(
+    settings: Settings, instance_id: str, kind: str, window_seconds: int, *, at: datetime | None = None
+) -> int:
     """Add one attempt (optimistic concurrency on a version number); return the count within the window."""
     at = at or datetime.now(UTC)
     db = clients.dynamodb()
@@ -153,10 +161,14 @@ def open_incident(settings: Settings, instance_id: str, metric: str, incident_id
     """Remember the incident an ALARM opened, so the alarm's OK can close it."""
     clients.dynamodb().put_item(
         TableName=settings.incident_table,
-        Item={"pk": {"S": f"HEALTH#{instance_id}"}, "sk": {"S": f"OPEN#{metric}"},
-              "incident_id": {"S": incident_id}, "open": {"BOOL": True},
-              "opened_at": {"S": datetime.now(UTC).isoformat()}},
-    )  # fmt: skip
+        Item={
+            "pk": {"S": f"HEALTH#{instance_id}"},
+            "sk": {"S": f"OPEN#{metric}"},
+            "incident_id": {"S": incident_id},
+            "open": {"BOOL": True},
+            "opened_at": {"S": datetime.now(UTC).isoformat()},
+        },
+    )
 
 
 def claim_open_incident(settings: Settings, instance_id: str, metric: str) -> str | None:
@@ -169,10 +181,13 @@ def claim_open_incident(settings: Settings, instance_id: str, metric: str) -> st
             UpdateExpression="SET #open = :false, closed_at = :now",
             ConditionExpression="#open = :true",
             ExpressionAttributeNames={"#open": "open"},
-            ExpressionAttributeValues={":false": {"BOOL": False}, ":true": {"BOOL": True},
-                                       ":now": {"S": datetime.now(UTC).isoformat()}},
+            ExpressionAttributeValues={
+                ":false": {"BOOL": False},
+                ":true": {"BOOL": True},
+                ":now": {"S": datetime.now(UTC).isoformat()},
+            },
             ReturnValues="ALL_OLD",
-        )  # fmt: skip
+        )
     except db.exceptions.ConditionalCheckFailedException:
         return None
     return str(old["Attributes"]["incident_id"]["S"])
@@ -186,6 +201,9 @@ def close_incident(settings: Settings, incident_id: str, status: str, note: str)
         UpdateExpression="SET #status = :status, resolved_at = :now, resolution = :note",
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":status": {"S": status}, ":now": {"S": datetime.now(UTC).isoformat()},
-                                   ":note": {"S": note or "-"}},
-    )  # fmt: skip
+        ExpressionAttributeValues={
+            ":status": {"S": status},
+            ":now": {"S": datetime.now(UTC).isoformat()},
+            ":note": {"S": note or "-"},
+        },
+    )

@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.catalog import LAMBDAS, permissions_for
+from stacks.catalog import LAMBDAS, REGISTRY, permissions_for
 from stacks.config import LOG_RETENTION_DAYS, CoreConfig
 from stacks.constructs.core import CoreResources
 
@@ -134,6 +134,21 @@ class PlaybookFunction(Construct):
                 )
             )
         self._acknowledge_wildcards(grouped, core, config.name_prefix)
+        guarded = protected_guardrail_actions(actions)
+        if guarded and config.protected_tag_key:
+            # The protected-tag rule enforced by IAM itself: a playbook may act first and
+            # inspect later, and a protected principal or resource is still never changed.
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="NeverChangeProtectedResources",
+                    effect=iam.Effect.DENY,
+                    actions=guarded,
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {f"aws:ResourceTag/{config.protected_tag_key}": config.protected_tag_value}
+                    },
+                )
+            )
 
         environment = {
             "PLAYBOOK": playbook,
@@ -147,6 +162,10 @@ class PlaybookFunction(Construct):
             "EVIDENCE_BUCKET": core.evidence.bucket_name,
             "TOPIC_ARN": core.topic.topic_arn,
             "PLAYBOOK_CONFIG": json.dumps(options, sort_keys=True, separators=(",", ":")),
+            "FUNCTION_TIMEOUT": str(timeout_seconds),
+            "BREAKER_LIMIT": str(config.breaker_limit),
+            "BREAKER_WINDOW_MINUTES": str(config.breaker_window_minutes),
+            "REPEAT_NOTIFY_MINUTES": str(config.repeat_notify_minutes),
             "POWERTOOLS_SERVICE_NAME": playbook,
             "POWERTOOLS_METRICS_NAMESPACE": "AutoRemediation",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -220,6 +239,21 @@ class PlaybookFunction(Construct):
                     )
         if acks:
             Validations.of(policy).acknowledge(*acks)
+
+
+READ_VERBS = ("Get", "List", "Describe", "Lookup")
+
+
+def protected_guardrail_actions(actions: Sequence[str]) -> list[str]:
+    """IAM actions of the mutating steps that change a resource (not the ones that only read)."""
+    out: set[str] = set()
+    for name in actions:
+        spec = REGISTRY[name]
+        if not spec.mutating:
+            continue
+        for permission in spec.permissions:
+            out.update(a for a in permission.actions if not a.split(":", 1)[1].startswith(READ_VERBS))
+    return sorted(out)
 
 
 def _retention(days: int) -> logs.RetentionDays:

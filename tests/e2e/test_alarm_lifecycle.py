@@ -54,26 +54,44 @@ def test_running_tagged_instance_gets_exactly_its_alarms(sim: Any) -> None:
     name = f"autoremediation-{instance_id}-"
     assert sorted(found) == sorted(
         name + m
-        for m in ("StatusCheckFailed_System", "StatusCheckFailed_Instance", "CPUUtilization", "EBSReadOps",
-                  "EBSWriteOps", "NetworkIn", "NetworkOut")
-    )  # fmt: skip
+        for m in (
+            "StatusCheckFailed_System",
+            "StatusCheckFailed_Instance",
+            "CPUUtilization",
+            "EBSReadOps",
+            "EBSWriteOps",
+            "NetworkIn",
+            "NetworkOut",
+        )
+    )
     expected = {
         # metric: (statistic, period, evaluations, threshold, operator, missing data, actions)
-        "StatusCheckFailed_System": ("Maximum", 60, 2, 1.0, "GreaterThanOrEqualToThreshold", "missing",
-                                     [topic, f"arn:aws:automate:{REGION}:ec2:recover"]),
+        "StatusCheckFailed_System": (
+            "Maximum",
+            60,
+            2,
+            1.0,
+            "GreaterThanOrEqualToThreshold",
+            "missing",
+            [topic, f"arn:aws:automate:{REGION}:ec2:recover"],
+        ),
         "StatusCheckFailed_Instance": ("Maximum", 60, 2, 1.0, "GreaterThanOrEqualToThreshold", "missing", [topic]),
         "CPUUtilization": ("Average", 300, 3, 90.0, "GreaterThanThreshold", "notBreaching", [topic]),
         "EBSReadOps": ("Sum", 300, 3, 300000.0, "GreaterThanThreshold", "notBreaching", [topic]),
         "EBSWriteOps": ("Sum", 300, 3, 300000.0, "GreaterThanThreshold", "notBreaching", [topic]),
         "NetworkIn": ("Sum", 300, 3, 5e9, "GreaterThanThreshold", "notBreaching", [topic]),
         "NetworkOut": ("Sum", 300, 3, 5e9, "GreaterThanThreshold", "notBreaching", [topic]),
-    }  # fmt: skip
+    }
     for metric, (stat, period, evaluations, threshold, operator, missing, actions) in expected.items():
         got = found[name + metric]
         assert got["Namespace"] == "AWS/EC2" and got["MetricName"] == metric
         assert got["Dimensions"] == [{"Name": "InstanceId", "Value": instance_id}]
         assert (got["Statistic"], got["Period"], got["EvaluationPeriods"], got["Threshold"]) == (
-            stat, period, evaluations, threshold)  # fmt: skip
+            stat,
+            period,
+            evaluations,
+            threshold,
+        )
         assert (got["ComparisonOperator"], got["TreatMissingData"]) == (operator, missing)
         assert sorted(got["AlarmActions"]) == sorted(actions), metric
     # Idempotent: a second start changes nothing.
@@ -151,6 +169,17 @@ def test_reconcile_repairs_drift(sim: Any) -> None:
 
 def _definition(name: str) -> dict[str, Any]:
     found = boto3.client("cloudwatch", region_name=REGION).describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
-    keys = ("AlarmName", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
-            "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions")  # fmt: skip
+    keys = (
+        "AlarmName",
+        "Namespace",
+        "MetricName",
+        "Dimensions",
+        "Statistic",
+        "Period",
+        "EvaluationPeriods",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+        "AlarmActions",
+    )
     return {k: found[k] for k in keys}

@@ -141,8 +141,9 @@ def test_instance_check_reboots_then_escalates_to_stop_start_then_a_person(sim: 
 
 def test_auto_scaling_instance_is_marked_unhealthy_not_rebooted(sim: Any) -> None:
     client = ec2()
-    image = next(i["ImageId"] for i in client.describe_images(Owners=["amazon"])["Images"]
-                 if i.get("RootDeviceType") == "ebs")  # fmt: skip
+    image = next(
+        i["ImageId"] for i in client.describe_images(Owners=["amazon"])["Images"] if i.get("RootDeviceType") == "ebs"
+    )
     template = {"ImageId": image, "InstanceType": "t3.micro"}
     client.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData=template)
     asg = boto3.client("autoscaling", region_name=REGION)
@@ -276,11 +277,15 @@ def test_terminate_records_the_configuration_first(aws: None) -> None:
     sim = gameday.simulation(TERMINATE)
     instance_id = monitored("t3.micro", overrides=TERMINATE)
 
-    result = health_result(gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id),
-                                            overrides=TERMINATE))  # fmt: skip
+    result = health_result(
+        gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id), overrides=TERMINATE)
+    )
 
-    assert steps(result) == [("inspect_instance_health", "succeeded"), ("capture_instance_config", "succeeded"),
-                             ("terminate_impaired_instance", "succeeded")]  # fmt: skip
+    assert steps(result) == [
+        ("inspect_instance_health", "succeeded"),
+        ("capture_instance_config", "succeeded"),
+        ("terminate_impaired_instance", "succeeded"),
+    ]
     assert state(instance_id) in ("shutting-down", "terminated")
     bucket = sim.resource("CoreEvidence").ref
     key = f"incidents/{result['incident_id']}/instance-configuration.json"
@@ -294,8 +299,9 @@ def test_terminate_never_touches_a_protected_instance(aws: None) -> None:
     gameday.simulation(TERMINATE)
     instance_id = monitored("t3.micro", tags={"AutoRemediation": "skip"}, overrides=TERMINATE)
 
-    result = health_result(gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id),
-                                            overrides=TERMINATE))  # fmt: skip
+    result = health_result(
+        gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id), overrides=TERMINATE)
+    )
 
     assert result["decision"] == "notified"
     assert state(instance_id) == "running"

@@ -28,15 +28,20 @@ def _state(ids: dict[str, Any]) -> dict[str, Any]:
     attribute = ec2.describe_instance_attribute(InstanceId=ids["instance"], Attribute="disableApiTermination")
     return {
         "state": instance["State"]["Name"],
-        "groups": {n["NetworkInterfaceId"]: sorted(g["GroupId"] for g in n["Groups"])
-                   for n in instance["NetworkInterfaces"]},
+        "groups": {
+            n["NetworkInterfaceId"]: sorted(g["GroupId"] for g in n["Groups"]) for n in instance["NetworkInterfaces"]
+        },
         "termination_protection": attribute["DisableApiTermination"]["Value"],
         "snapshots": ec2.describe_snapshots(Filters=[{"Name": "tag-key", "Values": ["AutoRemediationIncident"]}])[
-            "Snapshots"],
+            "Snapshots"
+        ],
         "tags": sorted((t["Key"], t["Value"]) for t in instance.get("Tags", [])),
-        "asg": [i["InstanceId"] for g in boto3.client("autoscaling", region_name=REGION)
-                .describe_auto_scaling_groups()["AutoScalingGroups"] for i in g["Instances"]],
-    }  # fmt: skip
+        "asg": [
+            i["InstanceId"]
+            for g in boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+            for i in g["Instances"]
+        ],
+    }
 
 
 def _group(name: str) -> dict[str, Any]:
@@ -56,8 +61,12 @@ def test_actor_instance_is_preserved_snapshotted_and_isolated(seeded: dict[str, 
     ec2 = boto3.client("ec2", region_name=REGION)
     asg = boto3.client("autoscaling", region_name=REGION)
     min_before = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[ids["asg"]])["AutoScalingGroups"][0]["MinSize"]
-    volumes = sorted(v["VolumeId"] for v in ec2.describe_volumes(
-        Filters=[{"Name": "attachment.instance-id", "Values": [ids["instance"]]}])["Volumes"])  # fmt: skip
+    volumes = sorted(
+        v["VolumeId"]
+        for v in ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [ids["instance"]]}])[
+            "Volumes"
+        ]
+    )
     assert len(volumes) == 2
 
     # WHEN it is routed through the stack's rules
@@ -75,8 +84,9 @@ def test_actor_instance_is_preserved_snapshotted_and_isolated(seeded: dict[str, 
     # every interface is on the (empty) isolation group of its VPC
     instance = ec2.describe_instances(InstanceIds=[ids["instance"]])["Reservations"][0]["Instances"][0]
     assert len(instance["NetworkInterfaces"]) == 2
-    isolation = ec2.describe_security_groups(Filters=[
-        {"Name": "group-name", "Values": [f"autoremediation-isolation-{ids['vpc']}"]}])["SecurityGroups"]  # fmt: skip
+    isolation = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"autoremediation-isolation-{ids['vpc']}"]}]
+    )["SecurityGroups"]
     assert len(isolation) == 1
     assert isolation[0]["IpPermissions"] == [] and isolation[0]["IpPermissionsEgress"] == []
     for interface in instance["NetworkInterfaces"]:
@@ -85,10 +95,15 @@ def test_actor_instance_is_preserved_snapshotted_and_isolated(seeded: dict[str, 
     # termination protection on, shutdown = stop, volumes kept on termination
     attr = ec2.describe_instance_attribute
     assert attr(InstanceId=ids["instance"], Attribute="disableApiTermination")["DisableApiTermination"]["Value"]
-    assert attr(InstanceId=ids["instance"], Attribute="instanceInitiatedShutdownBehavior")[
-        "InstanceInitiatedShutdownBehavior"]["Value"] == "stop"  # fmt: skip
+    assert (
+        attr(InstanceId=ids["instance"], Attribute="instanceInitiatedShutdownBehavior")[
+            "InstanceInitiatedShutdownBehavior"
+        ]["Value"]
+        == "stop"
+    )
     mappings = ec2.describe_instances(InstanceIds=[ids["instance"]])["Reservations"][0]["Instances"][0][
-        "BlockDeviceMappings"]  # fmt: skip
+        "BlockDeviceMappings"
+    ]
     assert mappings and not any(m["Ebs"]["DeleteOnTermination"] for m in mappings)
 
     # one snapshot per volume, tagged with the incident; instance and volumes tagged too
@@ -112,8 +127,9 @@ def test_actor_instance_is_preserved_snapshotted_and_isolated(seeded: dict[str, 
     assert ids["instance"] not in [i["InstanceId"] for i in group["Instances"]]
     assert group["MinSize"] == min_before
     health = boto3.client("elbv2", region_name=REGION).describe_target_health(TargetGroupArn=ids["target_group"])
-    assert ids["instance"] not in [h["Target"]["Id"] for h in health["TargetHealthDescriptions"]
-                                   if h["TargetHealth"]["State"] != "draining"]  # fmt: skip
+    assert ids["instance"] not in [
+        h["Target"]["Id"] for h in health["TargetHealthDescriptions"] if h["TargetHealth"]["State"] != "draining"
+    ]
 
     # the instance role's older sessions are revoked; the instance keeps running (no final action by default)
     policy = boto3.client("iam").get_role_policy(
@@ -156,8 +172,10 @@ def test_forensic_access_path_is_kept_when_configured(aws: None) -> None:
     results = gameday.dispatch(_event("instance_actor_high", ids), overrides=overrides)
     assert results[0]["result"]["decision"] == "acted"
     group = _group(f"autoremediation-isolation-{ids['vpc']}")
-    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], [c["CidrIp"] for c in r["IpRanges"]])
-            for r in group["IpPermissions"]] == [("tcp", 2222, 2222, ["192.0.2.0/28"])]  # fmt: skip
+    assert [
+        (r["IpProtocol"], r["FromPort"], r["ToPort"], [c["CidrIp"] for c in r["IpRanges"]])
+        for r in group["IpPermissions"]
+    ] == [("tcp", 2222, 2222, ["192.0.2.0/28"])]
     assert group["IpPermissionsEgress"] == []
 
 
@@ -227,8 +245,9 @@ def failing_snapshots(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     real = clients.client
 
     def fail(**kwargs: Any) -> None:
-        raise ClientError({"Error": {"Code": "SnapshotCreationPerVolumeRateExceeded", "Message": "injected"}},
-                          "CreateSnapshot")  # fmt: skip
+        raise ClientError(
+            {"Error": {"Code": "SnapshotCreationPerVolumeRateExceeded", "Message": "injected"}}, "CreateSnapshot"
+        )
 
     def record(event_name: str, **kwargs: Any) -> None:
         calls.append(event_name.rsplit(".", 1)[-1])
@@ -260,8 +279,11 @@ def test_no_stop_when_a_snapshot_failed(aws: None, failing_snapshots: list[str])
     instance = ec2.describe_instances(InstanceIds=[ids["instance"]])["Reservations"][0]["Instances"][0]
     assert instance["State"]["Name"] == "running"
     # containment still happened
-    assert all(g["GroupName"].startswith("autoremediation-isolation-") and "untrack" not in g["GroupName"]
-               for n in instance["NetworkInterfaces"] for g in n["Groups"])  # fmt: skip
+    assert all(
+        g["GroupName"].startswith("autoremediation-isolation-") and "untrack" not in g["GroupName"]
+        for n in instance["NetworkInterfaces"]
+        for g in n["Groups"]
+    )
     notes = gameday.notifications()
     assert len(notes) == 1
     assert "EVIDENCE FAILED, terminate not run" in notes[0]["subject"]

@@ -16,13 +16,19 @@ REGION = "us-east-1"
 
 def _rules(group: str) -> list[tuple[str, Any, Any, str]]:
     rules = boto3.client("ec2", region_name=REGION).describe_security_group_rules(
-        Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]  # fmt: skip
-    return sorted((r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4") or r.get("CidrIpv6", ""))
-                  for r in rules if not r["IsEgress"])  # fmt: skip
+        Filters=[{"Name": "group-id", "Values": [group]}]
+    )["SecurityGroupRules"]
+    return sorted(
+        (r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4") or r.get("CidrIpv6", ""))
+        for r in rules
+        if not r["IsEgress"]
+    )
 
 
-@pytest.mark.parametrize(("fixture", "cidr", "port"), [("authorize_sg_ingress_ssh_world", "0.0.0.0/0", 22),
-                                                       ("authorize_sg_ingress_rdp_ipv6", "::/0", 3389)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fixture", "cidr", "port"),
+    [("authorize_sg_ingress_ssh_world", "0.0.0.0/0", 22), ("authorize_sg_ingress_rdp_ipv6", "::/0", 3389)],
+)
 def test_world_open_admin_rule_is_revoked_and_other_rules_remain(sim: Any, fixture: str, cidr: str, port: int) -> None:
     group = seeder.create_group()["group"]
     event = seeder.authorize(fresh(load_event(f"cloudtrail/{fixture}")), group)
@@ -69,8 +75,9 @@ def test_only_the_rule_the_call_created_is_revoked(sim: Any) -> None:
     assert ("tcp", 22, 22, "0.0.0.0/0") not in _rules(group)
 
 
-@pytest.mark.parametrize(("fixture", "flag"), [("root_console_login", "WITHOUT MFA"),
-                                               ("root_console_login_mfa", "with MFA")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fixture", "flag"), [("root_console_login", "WITHOUT MFA"), ("root_console_login_mfa", "with MFA")]
+)
 def test_root_console_sign_in_is_notified_with_mfa_flag(sim: Any, fixture: str, flag: str) -> None:
     gameday.notifications()
     results = gameday.dispatch(fresh(load_event(f"signin/{fixture}")))

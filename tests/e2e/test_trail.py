@@ -19,14 +19,18 @@ def _trail() -> dict[str, Any]:
     cloudtrail = boto3.client("cloudtrail", region_name=REGION)
     trails = cloudtrail.describe_trails(trailNameList=[NAME])["trailList"]
     assert trails, "trail does not exist"
-    return {"trail": trails[0], "logging": cloudtrail.get_trail_status(Name=NAME)["IsLogging"],
-            "selectors": cloudtrail.get_event_selectors(TrailName=NAME)["EventSelectors"]}  # fmt: skip
+    return {
+        "trail": trails[0],
+        "logging": cloudtrail.get_trail_status(Name=NAME)["IsLogging"],
+        "selectors": cloudtrail.get_event_selectors(TrailName=NAME)["EventSelectors"],
+    }
 
 
 def _recorded(sim: Any) -> dict[str, Any]:
     table = sim.resource("CoreIncidents").ref
     item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=table, Key={"pk": {"S": f"TRAIL#{NAME}"}, "sk": {"S": "CONFIG"}})["Item"]  # fmt: skip
+        TableName=table, Key={"pk": {"S": f"TRAIL#{NAME}"}, "sk": {"S": "CONFIG"}}
+    )["Item"]
     return dict(json.loads(item["config"]["S"]))
 
 

@@ -75,8 +75,13 @@ def test_health_role_is_least_privilege(template: dict[str, Any]) -> None:
     granted = actions_of(statements)
     assert not any(a.startswith("iam:") for a in granted)
     assert "ec2:TerminateInstances" not in granted
-    assert {"ec2:RebootInstances", "ec2:StopInstances", "ec2:StartInstances", "autoscaling:SetInstanceHealth",
-            "cloudwatch:DescribeAlarms"} <= granted  # fmt: skip
+    assert {
+        "ec2:RebootInstances",
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "autoscaling:SetInstanceHealth",
+        "cloudwatch:DescribeAlarms",
+    } <= granted
     ec2_write = next(s for s in statements if "ec2:RebootInstances" in s["Action"])
     assert ec2_write["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"}
     alarms = next(s for s in statements if s["Action"] == "cloudwatch:DescribeAlarms")
@@ -99,8 +104,11 @@ def test_terminate_is_granted_only_when_configured() -> None:
 def test_lifecycle_role_manages_only_prefixed_alarms(template: dict[str, Any]) -> None:
     statements = policy_statements(template, "AlarmLifecycleRole")
     alarm_write = next(s for s in statements if "cloudwatch:PutMetricAlarm" in s["Action"])
-    assert sorted(alarm_write["Action"]) == ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-                                             "cloudwatch:PutMetricAlarm"]  # fmt: skip
+    assert sorted(alarm_write["Action"]) == [
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:PutMetricAlarm",
+    ]
     assert alarm_write["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:autoremediation-i-*"
     }
@@ -118,28 +126,52 @@ def test_dashboard_shows_fleet_status_checks_remediations_errors_and_queue(templ
     dashboards = resources(template, "AWS::CloudWatch::Dashboard")
     assert len(dashboards) == 1
     body = json.dumps(next(iter(dashboards.values()))["Properties"]["DashboardBody"])
-    for needle in ("CPUUtilization", "EBSReadOps", "DiskWriteOps", "NetworkIn", "NetworkOut",
-                   "StatusCheckFailed_System", "StatusCheckFailed_Instance", "Remediations by playbook and outcome",
-                   "AutoRemediation", "ActionsFailed", "Function errors", "ApproximateNumberOfMessagesVisible",
-                   "HealthFunction", "AlarmLifecycleFunction", "CredentialFunction"):  # fmt: skip
+    for needle in (
+        "CPUUtilization",
+        "EBSReadOps",
+        "DiskWriteOps",
+        "NetworkIn",
+        "NetworkOut",
+        "StatusCheckFailed_System",
+        "StatusCheckFailed_Instance",
+        "Remediations by playbook and outcome",
+        "AutoRemediation",
+        "ActionsFailed",
+        "Function errors",
+        "ApproximateNumberOfMessagesVisible",
+        "HealthFunction",
+        "AlarmLifecycleFunction",
+        "CredentialFunction",
+    ):
         assert needle in body, needle
 
 
 def test_listed_instances_get_alarms_at_synth_time_and_no_lifecycle_function() -> None:
     template = synthesize({"monitoring.scope": "list", "monitoring.instanceIds": ["i-0abc1234def567890"]})
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm")
-              .values() if "AlarmName" in a["Properties"]}  # fmt: skip
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if "AlarmName" in a["Properties"]
+    }
     name = "autoremediation-i-0abc1234def567890-"
     assert sorted(n for n in alarms if n.startswith(name)) == sorted(
         name + m
-        for m in ("StatusCheckFailed_System", "StatusCheckFailed_Instance", "CPUUtilization", "EBSReadOps",
-                  "EBSWriteOps", "NetworkIn", "NetworkOut")
-    )  # fmt: skip
+        for m in (
+            "StatusCheckFailed_System",
+            "StatusCheckFailed_Instance",
+            "CPUUtilization",
+            "EBSReadOps",
+            "EBSWriteOps",
+            "NetworkIn",
+            "NetworkOut",
+        )
+    )
     system = alarms[name + "StatusCheckFailed_System"]
     assert system["Dimensions"] == [{"Name": "InstanceId", "Value": "i-0abc1234def567890"}]
     assert system["TreatMissingData"] == "missing"
-    assert {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":automate:", {"Ref": "AWS::Region"},
-                              ":ec2:recover"]]} in system["AlarmActions"]  # fmt: skip
+    assert {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":automate:", {"Ref": "AWS::Region"}, ":ec2:recover"]]
+    } in system["AlarmActions"]
     assert not [lid for lid in resources(template, "AWS::Lambda::Function") if lid.startswith("AlarmLifecycle")]
 
 
@@ -150,11 +182,13 @@ def test_listed_instances_get_alarms_at_synth_time_and_no_lifecycle_function() -
         ({"monitoring.scope": "list"}, "monitoring.instanceIds: scope list needs at least one instance id"),
         ({"monitoring.instanceIds": ["i-123"]}, "monitoring.instanceIds[0]: 'i-123' is not an EC2 instance id"),
         ({"monitoring.cpuAlarm": {"threshold": 80}}, "missing: periodSeconds, evaluationPeriods"),
-        ({"monitoring.cpuAlarm": {"threshold": 80, "periodSeconds": 7, "evaluationPeriods": 1}},
-         "monitoring.cpuAlarm.periodSeconds: 7 is not allowed"),
+        (
+            {"monitoring.cpuAlarm": {"threshold": 80, "periodSeconds": 7, "evaluationPeriods": 1}},
+            "monitoring.cpuAlarm.periodSeconds: 7 is not allowed",
+        ),
         ({"health.rebootsBeforeStopStart": 0}, "health.rebootsBeforeStopStart: 0 is out of range"),
     ],
-)  # fmt: skip
+)
 def test_bad_context_fails_naming_the_key(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_context(context)

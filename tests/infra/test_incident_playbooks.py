@@ -23,11 +23,19 @@ SNAPSHOT = "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*"
 TRAIL = "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"
 
 RECORD = {
-    ("logs:CreateLogStream", LOGS), ("logs:PutLogEvents", LOGS),
-    ("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE), ("dynamodb:UpdateItem", TABLE),
-    ("s3:PutObject", EVIDENCE), ("sns:Publish", TOPIC), ("kms:Decrypt", KEY), ("kms:GenerateDataKey", KEY),
-    ("sqs:GetQueueAttributes", QUEUE), ("sqs:GetQueueUrl", QUEUE), ("sqs:SendMessage", QUEUE),
-}  # fmt: skip
+    ("logs:CreateLogStream", LOGS),
+    ("logs:PutLogEvents", LOGS),
+    ("dynamodb:GetItem", TABLE),
+    ("dynamodb:PutItem", TABLE),
+    ("dynamodb:UpdateItem", TABLE),
+    ("s3:PutObject", EVIDENCE),
+    ("sns:Publish", TOPIC),
+    ("kms:Decrypt", KEY),
+    ("kms:GenerateDataKey", KEY),
+    ("sqs:GetQueueAttributes", QUEUE),
+    ("sqs:GetQueueUrl", QUEUE),
+    ("sqs:SendMessage", QUEUE),
+}
 
 
 def _resource(value: Any, resources: dict[str, Any]) -> str:
@@ -41,8 +49,14 @@ def _resource(value: Any, resources: dict[str, Any]) -> str:
         return _resource(inner, resources) if inner != value else "?"
     logical = value.get("Ref") or value.get("Fn::GetAtt", [""])[0]
     kind = resources[logical]["Type"]
-    return {"AWS::DynamoDB::Table": TABLE, "AWS::S3::Bucket": EVIDENCE, "AWS::SNS::Topic": TOPIC,
-            "AWS::KMS::Key": KEY, "AWS::SQS::Queue": QUEUE, "AWS::Logs::LogGroup": LOGS}.get(kind, logical)  # fmt: skip
+    return {
+        "AWS::DynamoDB::Table": TABLE,
+        "AWS::S3::Bucket": EVIDENCE,
+        "AWS::SNS::Topic": TOPIC,
+        "AWS::KMS::Key": KEY,
+        "AWS::SQS::Queue": QUEUE,
+        "AWS::Logs::LogGroup": LOGS,
+    }.get(kind, logical)
 
 
 def granted(template: dict[str, Any], construct: str) -> set[tuple[str, str]]:
@@ -92,27 +106,39 @@ def test_instance_rule_pattern(template: dict[str, Any]) -> None:
 
 
 INSTANCE_DEFAULT = RECORD | {
-    ("autoscaling:DescribeAutoScalingGroups", "*"), ("autoscaling:DescribeAutoScalingInstances", "*"),
-    ("ec2:DescribeInstanceAttribute", "*"), ("ec2:DescribeInstances", "*"), ("ec2:DescribeNetworkInterfaces", "*"),
-    ("ec2:DescribeSecurityGroups", "*"), ("elasticloadbalancing:DescribeTargetGroups", "*"),
+    ("autoscaling:DescribeAutoScalingGroups", "*"),
+    ("autoscaling:DescribeAutoScalingInstances", "*"),
+    ("ec2:DescribeInstanceAttribute", "*"),
+    ("ec2:DescribeInstances", "*"),
+    ("ec2:DescribeNetworkInterfaces", "*"),
+    ("ec2:DescribeSecurityGroups", "*"),
+    ("elasticloadbalancing:DescribeTargetGroups", "*"),
     ("elasticloadbalancing:DescribeTargetHealth", "*"),
-    ("autoscaling:DetachInstances", ASG), ("autoscaling:EnterStandby", ASG),
-    ("ec2:GetConsoleOutput", f"{E}:instance/*"), ("ec2:ModifyInstanceAttribute", f"{E}:instance/*"),
-    ("ec2:CreateTags", f"{E}:instance/*"), ("ec2:CreateTags", f"{E}:volume/*"),
+    ("autoscaling:DetachInstances", ASG),
+    ("autoscaling:EnterStandby", ASG),
+    ("ec2:GetConsoleOutput", f"{E}:instance/*"),
+    ("ec2:ModifyInstanceAttribute", f"{E}:instance/*"),
+    ("ec2:CreateTags", f"{E}:instance/*"),
+    ("ec2:CreateTags", f"{E}:volume/*"),
     ("ec2:CreateTags", "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*"),
     ("ec2:CreateTags", f"{E}:security-group/*"),
-    ("ec2:CreateSnapshot", f"{E}:volume/*"), ("ec2:CreateSnapshot", SNAPSHOT),
+    ("ec2:CreateSnapshot", f"{E}:volume/*"),
+    ("ec2:CreateSnapshot", SNAPSHOT),
     ("ec2:ModifyNetworkInterfaceAttribute", f"{E}:network-interface/*"),
     ("ec2:ModifyNetworkInterfaceAttribute", f"{E}:security-group/*"),
     ("ec2:AuthorizeSecurityGroupIngress", f"{E}:security-group/*"),
     ("ec2:AuthorizeSecurityGroupEgress", f"{E}:security-group/*"),
     ("ec2:RevokeSecurityGroupEgress", f"{E}:security-group/*"),
-    ("ec2:CreateSecurityGroup", f"{E}:security-group/*"), ("ec2:CreateSecurityGroup", f"{E}:vpc/*"),
-    ("elasticloadbalancing:DeregisterTargets",
-     "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/*"),
+    ("ec2:CreateSecurityGroup", f"{E}:security-group/*"),
+    ("ec2:CreateSecurityGroup", f"{E}:vpc/*"),
+    (
+        "elasticloadbalancing:DeregisterTargets",
+        "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/*",
+    ),
     ("iam:GetInstanceProfile", "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/*"),
-    ("iam:GetRolePolicy", ROLE), ("iam:PutRolePolicy", ROLE),
-}  # fmt: skip
+    ("iam:GetRolePolicy", ROLE),
+    ("iam:PutRolePolicy", ROLE),
+}
 
 
 def test_instance_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
@@ -130,28 +156,46 @@ def test_instance_role_has_exactly_its_permissions(template: dict[str, Any]) -> 
 def test_instance_options_add_exactly_their_permissions() -> None:
     from gameday.template import synthesize
 
-    overrides = {"instance.finalAction": "terminate", "instance.flowLogs": True,
-                 "instance.disassociateElasticIp": True, "instance.quarantineInstanceProfile": True}  # fmt: skip
+    overrides = {
+        "instance.finalAction": "terminate",
+        "instance.flowLogs": True,
+        "instance.disassociateElasticIp": True,
+        "instance.quarantineInstanceProfile": True,
+    }
     extra = granted(synthesize(overrides), "Instance") - INSTANCE_DEFAULT
     assert extra == {
         ("ec2:TerminateInstances", f"{E}:instance/*"),
-        ("ec2:CreateFlowLogs", f"{E}:network-interface/*"), ("ec2:CreateFlowLogs", f"{E}:vpc-flow-log/*"),
-        ("ec2:DescribeFlowLogs", "*"), ("logs:CreateLogDelivery", "*"), ("logs:DeleteLogDelivery", "*"),
-        ("ec2:DescribeAddresses", "*"), ("ec2:DisassociateAddress", f"{E}:elastic-ip/*"),
+        ("ec2:CreateFlowLogs", f"{E}:network-interface/*"),
+        ("ec2:CreateFlowLogs", f"{E}:vpc-flow-log/*"),
+        ("ec2:DescribeFlowLogs", "*"),
+        ("logs:CreateLogDelivery", "*"),
+        ("logs:DeleteLogDelivery", "*"),
+        ("ec2:DescribeAddresses", "*"),
+        ("ec2:DisassociateAddress", f"{E}:elastic-ip/*"),
         ("ec2:DisassociateAddress", f"{E}:network-interface/*"),
         ("ec2:DescribeIamInstanceProfileAssociations", "*"),
         ("ec2:ReplaceIamInstanceProfileAssociation", f"{E}:instance/*"),
         ("ec2:AssociateIamInstanceProfile", f"{E}:instance/*"),
         ("iam:PassRole", "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-quarantined-instance"),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("playbook", ["Instance"])
 def test_granted_equals_declared(template: dict[str, Any], playbook: str) -> None:
     """The role holds what the configured actions declare, nothing else (resource tokens aside)."""
-    actions = {"Instance": ["inspect_instance", "preserve_instance", "tag_incident", "snapshot_volumes",
-                            "capture_instance", "isolate_network", "leave_auto_scaling_group", "deregister_targets",
-                            "revoke_instance_role_sessions"]}[playbook]  # fmt: skip
+    actions = {
+        "Instance": [
+            "inspect_instance",
+            "preserve_instance",
+            "tag_incident",
+            "snapshot_volumes",
+            "capture_instance",
+            "isolate_network",
+            "leave_auto_scaling_group",
+            "deregister_targets",
+            "revoke_instance_role_sessions",
+        ]
+    }[playbook]
     assert {a for a, _ in granted(template, playbook)} - {a for a, _ in RECORD} == {a for a, _ in declared(actions)} - {
         a for a, _ in RECORD
     }
@@ -183,12 +227,22 @@ def test_trail_recorder_schedule_targets_the_trail_function(template: dict[str, 
 
 TRAIL_DEFAULT = RECORD | {
     ("cloudtrail:DescribeTrails", "*"),
-    *{(a, TRAIL) for a in ("cloudtrail:GetEventSelectors", "cloudtrail:GetInsightSelectors",
-                           "cloudtrail:GetTrailStatus", "cloudtrail:ListTags", "cloudtrail:StartLogging",
-                           "cloudtrail:CreateTrail", "cloudtrail:AddTags", "cloudtrail:PutEventSelectors",
-                           "cloudtrail:PutInsightSelectors",
-                           "cloudtrail:UpdateTrail")},
-}  # fmt: skip
+    *{
+        (a, TRAIL)
+        for a in (
+            "cloudtrail:GetEventSelectors",
+            "cloudtrail:GetInsightSelectors",
+            "cloudtrail:GetTrailStatus",
+            "cloudtrail:ListTags",
+            "cloudtrail:StartLogging",
+            "cloudtrail:CreateTrail",
+            "cloudtrail:AddTags",
+            "cloudtrail:PutEventSelectors",
+            "cloudtrail:PutInsightSelectors",
+            "cloudtrail:UpdateTrail",
+        )
+    },
+}
 
 
 def test_trail_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
@@ -200,11 +254,15 @@ def test_trail_actor_containment_adds_exactly_the_credential_actions() -> None:
 
     extra = granted(synthesize({"trail.containActor": True}), "Trail") - TRAIL_DEFAULT
     assert extra == {
-        ("iam:ListUserTags", USER), ("iam:GetRole", ROLE),
-        ("iam:UpdateAccessKey", USER), ("iam:ListAccessKeys", USER),
-        ("iam:PutUserPolicy", USER), ("iam:GetUserPolicy", USER),
-        ("iam:PutRolePolicy", ROLE), ("iam:GetRolePolicy", ROLE),
-    }  # fmt: skip
+        ("iam:ListUserTags", USER),
+        ("iam:GetRole", ROLE),
+        ("iam:UpdateAccessKey", USER),
+        ("iam:ListAccessKeys", USER),
+        ("iam:PutUserPolicy", USER),
+        ("iam:GetUserPolicy", USER),
+        ("iam:PutRolePolicy", ROLE),
+        ("iam:GetRolePolicy", ROLE),
+    }
 
 
 # ----------------------------------------------------------------------------- risky change
@@ -236,9 +294,10 @@ def test_root_sign_in_rule_pattern(template: dict[str, Any]) -> None:
 
 def test_risky_change_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
     assert granted(template, "RiskyChange") == RECORD | {
-        ("ec2:DescribeSecurityGroups", "*"), ("ec2:DescribeSecurityGroupRules", "*"),
+        ("ec2:DescribeSecurityGroups", "*"),
+        ("ec2:DescribeSecurityGroupRules", "*"),
         ("ec2:RevokeSecurityGroupIngress", f"{E}:security-group/*"),
-    }  # fmt: skip
+    }
 
 
 # ----------------------------------------------------------------------------- health -> credential
@@ -250,8 +309,11 @@ def test_health_credentials_exposed_routes_to_the_credential_function(template: 
         "detail-type": ["AWS Health Event"],
         "detail": {"service": ["RISK"], "eventTypeCode": ["AWS_RISK_CREDENTIALS_EXPOSED"]},
     }
-    rule = next(r for lid, r in template["Resources"].items()
-                if lid.startswith("HealthCredentialsExposed") and r["Type"] == "AWS::Events::Rule")  # fmt: skip
+    rule = next(
+        r
+        for lid, r in template["Resources"].items()
+        if lid.startswith("HealthCredentialsExposed") and r["Type"] == "AWS::Events::Rule"
+    )
     assert rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0].startswith("CredentialFunction")
     assert ("iam:GetAccessKeyLastUsed", USER) in granted(template, "Credential")
 
@@ -275,8 +337,11 @@ def test_new_rules_route_the_fixtures(template: dict[str, Any]) -> None:
         "signin/root_console_login_mfa": "RootConsoleSignIn",
         "health/risk_credentials_exposed": "HealthCredentialsExposed",
     }
-    rules = {lid: r["Properties"]["EventPattern"] for lid, r in template["Resources"].items()
-             if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]}  # fmt: skip
+    rules = {
+        lid: r["Properties"]["EventPattern"]
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]
+    }
     for fixture, rule in expected.items():
         hits = [lid for lid, p in rules.items() if matches(p, load_event(fixture))]
         assert len(hits) == 1 and hits[0].startswith(rule), (fixture, hits)

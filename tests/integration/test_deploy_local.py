@@ -18,10 +18,18 @@ from deploylocal.run import Report, run
 pytestmark = pytest.mark.integration
 
 CORE_TYPES = {
-    "AWS::Events::Rule", "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::SNS::Topic",
-    "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup",
+    "AWS::Events::Rule",
+    "AWS::Lambda::Function",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::KMS::Key",
+    "AWS::Logs::LogGroup",
     "AWS::Lambda::Permission",
-}  # fmt: skip
+}
 
 
 def _alive(pid: int) -> bool:
@@ -42,8 +50,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
 def test_every_cdk_command_succeeds_against_the_emulator(report: Report) -> None:
     assert report.errors == [], report.summary()
     assert [(s.name, s.ok) for s in report.steps] == [
-        ("bootstrap", True), ("deploy", True), ("update", True), ("diff", True), ("destroy", True)
-    ], report.summary()  # fmt: skip
+        ("bootstrap", True),
+        ("deploy", True),
+        ("update", True),
+        ("diff", True),
+        ("destroy", True),
+    ], report.summary()
     update = next(s for s in report.steps if s.name == "update")
     assert "--method=direct" in update.argv
     assert "credential.mode=dry_run" in update.argv
@@ -70,8 +82,9 @@ def test_each_deploy_is_verified_resource_by_resource(report: Report) -> None:
 
 def test_the_scenario_passes_against_the_deployed_stack_in_each_mode(report: Report) -> None:
     assert [(r.name, r.mode, r.ok) for r in report.rehearsals] == [
-        ("credential compromise", "enforce", True), ("credential compromise", "dry_run", True)
-    ], "\n".join(r.table() for r in report.rehearsals)  # fmt: skip
+        ("credential compromise", "enforce", True),
+        ("credential compromise", "dry_run", True),
+    ], "\n".join(r.table() for r in report.rehearsals)
     enforce = report.rehearsals[0]
     checked = [what for what, ok, _ in enforce.checks if ok]
     assert any(w.startswith("access key") and w.endswith("is Inactive") for w in checked)

@@ -34,8 +34,9 @@ def _create_stack(template: dict[str, Any]) -> None:
     for resource in template["Resources"].values():
         code = resource.get("Properties", {}).get("Code", {})
         if "S3Key" in code:
-            s3.put_object(Bucket="cdk-hnb659fds-assets-123456789012-us-east-1", Key=code["S3Key"],
-                          Body=buffer.getvalue())  # fmt: skip
+            s3.put_object(
+                Bucket="cdk-hnb659fds-assets-123456789012-us-east-1", Key=code["S3Key"], Body=buffer.getvalue()
+            )
     boto3.client("cloudformation").create_stack(
         StackName=STACK, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
     )
@@ -69,8 +70,9 @@ def test_verify_names_each_difference(deployed: DeployedStack, template: dict[st
     description = events.describe_rule(Name=rule)["Description"]
     events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["aws.guardduty"]}), Description=description)
     function = next(iter(deployed.functions.values()))
-    lam.update_function_configuration(FunctionName=function.name,
-                                      Environment={"Variables": {**function.environment, "MODE": "off"}})  # fmt: skip
+    lam.update_function_configuration(
+        FunctionName=function.name, Environment={"Variables": {**function.environment, "MODE": "off"}}
+    )
 
     result = verify(DeployedStack(STACK, endpoint_url=None), template, label="tampered")
 

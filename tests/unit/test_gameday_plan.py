@@ -15,8 +15,11 @@ from stacks.config import SETTINGS, TRAIL_ACTOR_ACTIONS, Config, ConfigError, pa
 
 def changed_lines(overrides: dict[str, object]) -> list[str]:
     default, tuned = plan().splitlines(), plan(overrides).splitlines()
-    return [line for line in difflib.unified_diff(default, tuned, lineterm="", n=0)
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))]  # fmt: skip
+    return [
+        line
+        for line in difflib.unified_diff(default, tuned, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
 
 
 def test_default_plan_lists_trigger_steps_notification_and_never() -> None:
@@ -36,12 +39,16 @@ def test_default_plan_lists_trigger_steps_notification_and_never() -> None:
         ({"credential.minSeverity": 4}, ["Severity at least", '"numeric": [">=", ', "`credential.minSeverity`"]),
         ({"credential.recheckSeconds": 20}, ["for IAM to propagate", "`credential.recheckSeconds`"]),
         ({"core.notificationEmails": ["soc@example.com"]}, ["e-mail subscribers", "`core.notificationEmails`"]),
-        ({"core.principalAllowList": ["arn:aws:iam::123456789012:user/break-glass"]},
-         ["Principal allow-list", "`core.principalAllowList`"]),
-        ({"credential.findingTypes": ["UnauthorizedAccess:IAMUser/*"]},
-         ["Finding types:", '{"source": ["aws.guardduty"]', "`credential.findingTypes`"]),
+        (
+            {"core.principalAllowList": ["arn:aws:iam::123456789012:user/break-glass"]},
+            ["Principal allow-list", "`core.principalAllowList`"],
+        ),
+        (
+            {"credential.findingTypes": ["UnauthorizedAccess:IAMUser/*"]},
+            ["Finding types:", '{"source": ["aws.guardduty"]', "`credential.findingTypes`"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_tuned_plan_differs_exactly_where_the_config_differs(
     overrides: dict[str, object], fragments: list[str]
 ) -> None:
@@ -54,31 +61,51 @@ def test_tuned_plan_differs_exactly_where_the_config_differs(
 
 
 def test_added_action_moves_from_never_to_the_steps() -> None:
-    actions = ["deactivate_access_key", "attach_quarantine_policy", "revoke_sessions", "capture_user_state",
-               "lookup_cloudtrail", "recheck_new_credentials", "remove_from_groups"]  # fmt: skip
+    actions = [
+        "deactivate_access_key",
+        "attach_quarantine_policy",
+        "revoke_sessions",
+        "capture_user_state",
+        "lookup_cloudtrail",
+        "recheck_new_credentials",
+        "remove_from_groups",
+    ]
     lines = changed_lines({"credential.actions": actions})
     assert "+7. `remove_from_groups`: remove the user from its groups (recorded in the before-state)" in lines
-    assert "-- Not configured, so never done: `remove_from_groups`: remove the user from its groups (recorded in the " \
-           "before-state)" in lines  # fmt: skip
-    assert all("remove_from_groups" in line or "recheck_new_credentials" in line or "`credential.actions`" in line
-               for line in lines), lines  # fmt: skip
+    assert (
+        "-- Not configured, so never done: `remove_from_groups`: remove the user from its groups (recorded in the "
+        "before-state)" in lines
+    )
+    assert all(
+        "remove_from_groups" in line or "recheck_new_credentials" in line or "`credential.actions`" in line
+        for line in lines
+    ), lines
 
 
 def test_dry_run_mode_changes_the_mode_and_the_verb_only() -> None:
     lines = changed_lines({"credential.mode": "dry_run"})
-    assert sorted(lines) == sorted([
-        "-Mode: **enforce**: the steps below are carried out, verified and reported.",
-        "+Mode: **dry_run**: the steps below are recorded as planned and reported; nothing is changed.",
-        "-These steps run:", "+These steps would run (recorded as planned):",
-        '-| `credential.mode` | `"enforce"` |', '+| `credential.mode` | `"dry_run"` |',
-    ])  # fmt: skip
+    assert sorted(lines) == sorted(
+        [
+            "-Mode: **enforce**: the steps below are carried out, verified and reported.",
+            "+Mode: **dry_run**: the steps below are recorded as planned and reported; nothing is changed.",
+            "-These steps run:",
+            "+These steps would run (recorded as planned):",
+            '-| `credential.mode` | `"enforce"` |',
+            '+| `credential.mode` | `"dry_run"` |',
+        ]
+    )
 
 
 def test_every_config_section_has_a_plan_section() -> None:
     text = plan()
-    for title in ("## Compromised IAM credentials (`credential`)", "## EC2 health (`health`)",
-                  "## Instance alarms (`monitoring`)", "## Compromised EC2 instance (`instance`)",
-                  "## Audit-trail tampering (`trail`)", "## Risky changes (`risky`)"):  # fmt: skip
+    for title in (
+        "## Compromised IAM credentials (`credential`)",
+        "## EC2 health (`health`)",
+        "## Instance alarms (`monitoring`)",
+        "## Compromised EC2 instance (`instance`)",
+        "## Audit-trail tampering (`trail`)",
+        "## Risky changes (`risky`)",
+    ):
         assert title in text
     assert set(PLAYBOOK_SECTIONS) == {f.name for f in dataclasses.fields(Config)} - {"core", "raw"}
     # No playbook falls back to the generic settings table: that table's header appears nowhere.
@@ -130,81 +157,105 @@ INSTANCE_STEP = (
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"instance.finalAction": "stop"}, [
-            "+" + INSTANCE_STEP,
-            "-- Not configured, so never done: `stop_instance`: stop the instance (only after evidence succeeded) "
-            "_(destructive)_",
-            '-| `instance.finalAction` | `"none"` |', '+| `instance.finalAction` | `"stop"` |',
-        ]),
-        ({"risky.adminPorts": [22, 3389, 5432]}, [
-            "-- Admin ports: 22, 3389.", "+- Admin ports: 22, 3389, 5432.",
-            "-2. No rule the call created opens an admin port (22, 3389) over TCP or UDP, or all traffic, to 0.0.0.0/0 "
-            "or ::/0: skipped (egress rules and narrower sources are left alone).",
-            "+2. No rule the call created opens an admin port (22, 3389, 5432) over TCP or UDP, or all traffic, to "
-            "0.0.0.0/0 or ::/0: skipped (egress rules and narrower sources are left alone).",
-            "-- World-open ingress on an admin port (22, 3389): `revoke_ingress_rules`: revoke exactly the world-open "
-            "ingress rules an API call created (by rule id) _(containment)_.",
-            "+- World-open ingress on an admin port (22, 3389, 5432): `revoke_ingress_rules`: revoke exactly the "
-            "world-open ingress rules an API call created (by rule id) _(containment)_.",
-            "-| `risky.adminPorts` | `[22, 3389]` |", "+| `risky.adminPorts` | `[22, 3389, 5432]` |",
-        ]),
-        ({"instance.forensicAccessCidr": "203.0.113.0/24", "instance.forensicAccessPort": 2222}, [
-            "-5. contain: `isolate_network`: move every network interface to the isolation security group (two-step: "
-            "untrack, then isolate) (skipped when the instance has no interface). First through the all-open "
-            "untracking group, so tracked connections are cut too. The isolation group admits nothing and allows no "
-            "egress (no examiner CIDR configured). _(containment)_",
-            "+5. contain: `isolate_network`: move every network interface to the isolation security group (two-step: "
-            "untrack, then isolate) (skipped when the instance has no interface). First through the all-open "
-            "untracking group, so tracked connections are cut too. The isolation group admits only `203.0.113.0/24` "
-            "on TCP port 2222 (examiner access) and allows no egress. _(containment)_",
-            '-| `instance.forensicAccessCidr` | `""` |', '+| `instance.forensicAccessCidr` | `"203.0.113.0/24"` |',
-            "-| `instance.forensicAccessPort` | `22` |", "+| `instance.forensicAccessPort` | `2222` |",
-        ]),
+        (
+            {"instance.finalAction": "stop"},
+            [
+                "+" + INSTANCE_STEP,
+                "-- Not configured, so never done: `stop_instance`: stop the instance (only after evidence succeeded) "
+                "_(destructive)_",
+                '-| `instance.finalAction` | `"none"` |',
+                '+| `instance.finalAction` | `"stop"` |',
+            ],
+        ),
+        (
+            {"risky.adminPorts": [22, 3389, 5432]},
+            [
+                "-- Admin ports: 22, 3389.",
+                "+- Admin ports: 22, 3389, 5432.",
+                "-2. No rule the call created opens an admin port (22, 3389) over TCP or UDP, or all traffic, to 0.0.0.0/0 "
+                "or ::/0: skipped (egress rules and narrower sources are left alone).",
+                "+2. No rule the call created opens an admin port (22, 3389, 5432) over TCP or UDP, or all traffic, to "
+                "0.0.0.0/0 or ::/0: skipped (egress rules and narrower sources are left alone).",
+                "-- World-open ingress on an admin port (22, 3389): `revoke_ingress_rules`: revoke exactly the world-open "
+                "ingress rules an API call created (by rule id) _(containment)_.",
+                "+- World-open ingress on an admin port (22, 3389, 5432): `revoke_ingress_rules`: revoke exactly the "
+                "world-open ingress rules an API call created (by rule id) _(containment)_.",
+                "-| `risky.adminPorts` | `[22, 3389]` |",
+                "+| `risky.adminPorts` | `[22, 3389, 5432]` |",
+            ],
+        ),
+        (
+            {"instance.forensicAccessCidr": "203.0.113.0/24", "instance.forensicAccessPort": 2222},
+            [
+                "-5. contain: `isolate_network`: move every network interface to the isolation security group (two-step: "
+                "untrack, then isolate) (skipped when the instance has no interface). First through the all-open "
+                "untracking group, so tracked connections are cut too. The isolation group admits nothing and allows no "
+                "egress (no examiner CIDR configured). _(containment)_",
+                "+5. contain: `isolate_network`: move every network interface to the isolation security group (two-step: "
+                "untrack, then isolate) (skipped when the instance has no interface). First through the all-open "
+                "untracking group, so tracked connections are cut too. The isolation group admits only `203.0.113.0/24` "
+                "on TCP port 2222 (examiner access) and allows no egress. _(containment)_",
+                '-| `instance.forensicAccessCidr` | `""` |',
+                '+| `instance.forensicAccessCidr` | `"203.0.113.0/24"` |',
+                "-| `instance.forensicAccessPort` | `22` |",
+                "+| `instance.forensicAccessPort` | `2222` |",
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_tuned_playbook_plan_differs_exactly(overrides: dict[str, object], expected: list[str]) -> None:
     assert sorted(changed_lines(overrides)) == sorted(expected)
 
 
 def test_health_instance_check_stop_changes_that_case_and_never_done() -> None:
     lines = changed_lines({"health.instanceCheckAction": "stop"})
-    assert sorted(lines) == sorted([
-        "-- `StatusCheckFailed_Instance` ALARM (the operating system), configured `reboot`:",
-        "-   1. `reboot_instance`: reboot the instance (instance status check failed: the OS is impaired); counted "
-        "for 60 min _(containment)_",
-        "-   2. After 2 reboot(s) within 60 min, the next failure instead: `stop_start_instance`: stop and start the "
-        "EBS-backed instance, which moves it to new hardware (a stop that hangs is forced after 150 s; the step fails "
-        "if the instance is not stopped after 300 s or not running 150 s after the start) _(containment)_; reported "
-        "as PERSISTENT.",
-        "-   3. If a stop/start within those 60 min did not help either, or the instance is instance-store backed: "
-        "notify only (PERSISTENT, needs a person).",
-        "-   4. If the reboot history cannot be read: reboot without escalation.",
-        "+- `StatusCheckFailed_Instance` ALARM (the operating system), configured `stop`:",
-        "+   1. `capture_instance_config`: write the instance's configuration (tags, volumes, network) to the "
-        "evidence bucket _(read-only)_",
-        "+   2. `stop_impaired_instance`: stop the impaired instance (configured action; configuration captured "
-        "first) (waits up to 300 s for the stop), only if the configuration was captured _(containment, destructive)_",
-        "-- Not configured, so never done: `stop_impaired_instance`: stop the impaired instance (configured action; "
-        "configuration captured first) _(containment, destructive)_",
-        "+- Not configured, so never done: `reboot_instance`: reboot the instance (instance status check failed: the "
-        "OS is impaired) _(containment)_",
-        '-| `health.instanceCheckAction` | `"reboot"` |', '+| `health.instanceCheckAction` | `"stop"` |',
-    ])  # fmt: skip
+    assert sorted(lines) == sorted(
+        [
+            "-- `StatusCheckFailed_Instance` ALARM (the operating system), configured `reboot`:",
+            "-   1. `reboot_instance`: reboot the instance (instance status check failed: the OS is impaired); counted "
+            "for 60 min _(containment)_",
+            "-   2. After 2 reboot(s) within 60 min, the next failure instead: `stop_start_instance`: stop and start the "
+            "EBS-backed instance, which moves it to new hardware (a stop that hangs is forced after 150 s; the step fails "
+            "if the instance is not stopped after 300 s or not running 150 s after the start) _(containment)_; reported "
+            "as PERSISTENT.",
+            "-   3. If a stop/start within those 60 min did not help either, or the instance is instance-store backed: "
+            "notify only (PERSISTENT, needs a person).",
+            "-   4. If the reboot history cannot be read: reboot without escalation.",
+            "+- `StatusCheckFailed_Instance` ALARM (the operating system), configured `stop`:",
+            "+   1. `capture_instance_config`: write the instance's configuration (tags, volumes, network) to the "
+            "evidence bucket _(read-only)_",
+            "+   2. `stop_impaired_instance`: stop the impaired instance (configured action; configuration captured "
+            "first) (waits up to 300 s for the stop), only if the configuration was captured _(containment, destructive)_",
+            "-- Not configured, so never done: `stop_impaired_instance`: stop the impaired instance (configured action; "
+            "configuration captured first) _(containment, destructive)_",
+            "+- Not configured, so never done: `reboot_instance`: reboot the instance (instance status check failed: the "
+            "OS is impaired) _(containment)_",
+            '-| `health.instanceCheckAction` | `"reboot"` |',
+            '+| `health.instanceCheckAction` | `"stop"` |',
+        ]
+    )
 
 
 def test_trail_contain_actor_adds_the_actor_steps() -> None:
     lines = changed_lines({"trail.containActor": True})
     added = [line[1:] for line in lines if line.startswith("+")]
-    assert "1. `deactivate_access_key`: deactivate the finding's access key (never delete it) (only when the call " \
-           "was made with a long-term `AKIA` key) _(containment)_" in added  # fmt: skip
-    assert "2. `attach_quarantine_policy`: attach an inline deny-all quarantine policy to the user _(containment)_" \
-        in added  # fmt: skip
-    assert "An assumed role: `revoke_sessions`: deny every session token issued before now (aws:TokenIssueTime) " \
-           "_(containment)_" in added  # fmt: skip
+    assert (
+        "1. `deactivate_access_key`: deactivate the finding's access key (never delete it) (only when the call "
+        "was made with a long-term `AKIA` key) _(containment)_" in added
+    )
+    assert (
+        "2. `attach_quarantine_policy`: attach an inline deny-all quarantine policy to the user _(containment)_"
+        in added
+    )
+    assert (
+        "An assumed role: `revoke_sessions`: deny every session token issued before now (aws:TokenIssueTime) "
+        "_(containment)_" in added
+    )
     removed = [line[1:] for line in lines if line.startswith("-")]
     assert sorted(r for r in removed if "never done" in r) == sorted(
         f"- The actor is not contained (`trail.containActor` is false), so never done: {step}"
-        for step in (_step(a) for a in TRAIL_ACTOR_ACTIONS))  # fmt: skip
+        for step in (_step(a) for a in TRAIL_ACTOR_ACTIONS)
+    )
     assert "- Not configured, so never done: " + _step("deactivate_all_access_keys") in added
     assert all(line.startswith("+") or "never done" in line or "`trail.containActor`" in line for line in lines)
 
@@ -229,8 +280,13 @@ def test_monitoring_scope_and_tag_change_the_trigger_text(overrides: dict[str, o
 
 
 def test_modes_change_the_wording_of_every_playbook() -> None:
-    for name, key in [("health", "health"), ("monitoring", "monitoring"), ("instance", "instance"),
-                      ("trail", "trail"), ("risky", "risky")]:  # fmt: skip
+    for name, key in [
+        ("health", "health"),
+        ("monitoring", "monitoring"),
+        ("instance", "instance"),
+        ("trail", "trail"),
+        ("risky", "risky"),
+    ]:
         dry = changed_lines({f"{key}.mode": "dry_run"})
         assert "+These steps would run (recorded as planned):" in dry, name
         assert "-These steps run:" in dry, name

@@ -53,13 +53,23 @@ def test_html_report_is_self_contained(results: list[ScenarioResult]) -> None:
 def test_html_report_renders_in_headless_chromium(results: list[ScenarioResult], tmp_path: Path) -> None:
     page = tmp_path / "gameday.html"
     page.write_text(report.html_report(results))
-    flags = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--user-data-dir=" + str(tmp_path / "profile")]  # fmt: skip
+    flags = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--user-data-dir=" + str(tmp_path / "profile"),
+    ]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True)
     assert dom.stdout.count('class="bar"') == sum(len(r.contain_times) for r in results) > 0
     assert "attacker during the wait" in dom.stdout
     shot = tmp_path / "shot.png"
-    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -56,8 +56,17 @@ def test_library_covers_every_credential_skip_and_notify_reason() -> None:
     reasons = {
         r["reason"] for p in library.scenario_files() for r in load(p).expect.get("results", []) if "reason" in r
     }
-    wanted = ("mode is off", "sample finding", "archived finding", "allow-list", "protected tag", "root credentials",
-              "belongs to this remediation stack", "service-linked", "mode is notify")  # fmt: skip
+    wanted = (
+        "mode is off",
+        "sample finding",
+        "archived finding",
+        "allow-list",
+        "protected tag",
+        "root credentials",
+        "belongs to this remediation stack",
+        "service-linked",
+        "mode is notify",
+    )
     for reason in wanted:
         assert reason in reasons
     routed_out = {load(p).name for p in library.scenario_files() if load(p).expect.get("invocations") == 0}
@@ -73,26 +82,44 @@ def test_good_scenario_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('with: {key: "alice#0"}', "with: {key: bob}",
-         r"my\.yaml:10: at events\[0\]\.with\.key: 'bob#0' is not declared; expected one of the declared keys: "
-         r"alice#0, alice#1"),
-        ('{"alice#0": Inactive}', '{"alice#0": Disabled}',
-         r"my\.yaml:12: at expect\.keys\.alice#0: 'Disabled' is not one of .*; "
-         r"expected one of: Active, Inactive, absent"),
-        ("      access_keys: 2", "      acces_keys: 2",
-         r"my\.yaml:7: at state\.users\.alice: Additional properties are not allowed \('acces_keys' was unexpected\); "
-         r"expected only these keys: access_keys, console_login, .*"),
-        ("guardduty/credential_user_high", "guardduty/credential_user_hihg",
-         r"my\.yaml:9: at events\[0\]\.template: no event template 'guardduty/credential_user_hihg'"),
-        ("  - template: guardduty/credential_user_high\n", "  - delay: 2\n",
-         r"my\.yaml:9: at events\[0\]: .*; expected one step: exactly one of template, file, schedule or attack"),
+        (
+            'with: {key: "alice#0"}',
+            "with: {key: bob}",
+            r"my\.yaml:10: at events\[0\]\.with\.key: 'bob#0' is not declared; expected one of the declared keys: "
+            r"alice#0, alice#1",
+        ),
+        (
+            '{"alice#0": Inactive}',
+            '{"alice#0": Disabled}',
+            r"my\.yaml:12: at expect\.keys\.alice#0: 'Disabled' is not one of .*; "
+            r"expected one of: Active, Inactive, absent",
+        ),
+        (
+            "      access_keys: 2",
+            "      acces_keys: 2",
+            r"my\.yaml:7: at state\.users\.alice: Additional properties are not allowed \('acces_keys' was unexpected\); "
+            r"expected only these keys: access_keys, console_login, .*",
+        ),
+        (
+            "guardduty/credential_user_high",
+            "guardduty/credential_user_hihg",
+            r"my\.yaml:9: at events\[0\]\.template: no event template 'guardduty/credential_user_hihg'",
+        ),
+        (
+            "  - template: guardduty/credential_user_high\n",
+            "  - delay: 2\n",
+            r"my\.yaml:9: at events\[0\]: .*; expected one step: exactly one of template, file, schedule or attack",
+        ),
         ("name: ok", "name: Not OK", r"my\.yaml:1: at name: 'Not OK' does not match .*; expected text matching"),
         ("expect:\n  keys", "expectations:\n  keys", r"my\.yaml:1?\d?: at .*"),
-        ("      access_keys: 2", "      access_keys: 3",
-         r"at state\.users\.alice\.access_keys: 3 is greater than the maximum of 2"),
+        (
+            "      access_keys: 2",
+            "      access_keys: 3",
+            r"at state\.users\.alice\.access_keys: 3 is greater than the maximum of 2",
+        ),
         ("state:", "state: [", r"my\.yaml:\d+: not valid YAML"),
     ],
-)  # fmt: skip
+)
 def test_malformed_scenario_names_file_path_and_expectation(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert old in GOOD
     path = write(tmp_path, GOOD.replace(old, new))

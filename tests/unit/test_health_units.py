@@ -34,26 +34,45 @@ def test_alarm_names_round_trip_and_reject_others() -> None:
 
 def test_recover_action_uses_the_partition() -> None:
     target = alarms.Target("i-0abc1234def567890", recover=True, instance_store=False)
-    defs = alarms.definitions(prefix="p", target=target, partition="aws-cn", region="cn-north-1",
-                              topic_arn="arn:aws-cn:sns:cn-north-1:123456789012:t", options=OPTIONS)  # fmt: skip
+    defs = alarms.definitions(
+        prefix="p",
+        target=target,
+        partition="aws-cn",
+        region="cn-north-1",
+        topic_arn="arn:aws-cn:sns:cn-north-1:123456789012:t",
+        options=OPTIONS,
+    )
     system = next(d for d in defs if d["MetricName"] == "StatusCheckFailed_System")
-    assert system["AlarmActions"] == ["arn:aws-cn:sns:cn-north-1:123456789012:t",
-                                      "arn:aws-cn:automate:cn-north-1:ec2:recover"]  # fmt: skip
+    assert system["AlarmActions"] == [
+        "arn:aws-cn:sns:cn-north-1:123456789012:t",
+        "arn:aws-cn:automate:cn-north-1:ec2:recover",
+    ]
     assert [d["MetricName"] for d in defs if "recover" in str(d["AlarmActions"])] == ["StatusCheckFailed_System"]
 
 
 def test_only_enabled_metric_alarms_are_defined() -> None:
     target = alarms.Target("i-0abc1234def567890", recover=False, instance_store=True)
-    defs = alarms.definitions(prefix="p", target=target, partition="aws", region="us-east-1", topic_arn="arn:t",
-                              options={**OPTIONS, "metric_alarms": ["disk"]})  # fmt: skip
-    assert [d["MetricName"] for d in defs] == ["StatusCheckFailed_System", "StatusCheckFailed_Instance",
-                                               "DiskReadOps", "DiskWriteOps"]  # fmt: skip
+    defs = alarms.definitions(
+        prefix="p",
+        target=target,
+        partition="aws",
+        region="us-east-1",
+        topic_arn="arn:t",
+        options={**OPTIONS, "metric_alarms": ["disk"]},
+    )
+    assert [d["MetricName"] for d in defs] == [
+        "StatusCheckFailed_System",
+        "StatusCheckFailed_Instance",
+        "DiskReadOps",
+        "DiskWriteOps",
+    ]
 
 
 def test_drift_detection_ignores_order_and_number_types() -> None:
     target = alarms.Target("i-0abc1234def567890", recover=True, instance_store=False)
-    wanted = alarms.definitions(prefix="p", target=target, partition="aws", region="us-east-1", topic_arn="arn:t",
-                                options=OPTIONS)[0]  # fmt: skip
+    wanted = alarms.definitions(
+        prefix="p", target=target, partition="aws", region="us-east-1", topic_arn="arn:t", options=OPTIONS
+    )[0]
     same = {**wanted, "AlarmActions": list(reversed(wanted["AlarmActions"])), "Threshold": 1}
     assert alarms.drifted(same, wanted) == []
     assert alarms.drifted({**wanted, "AlarmActions": ["arn:t"]}, wanted) == ["AlarmActions"]
@@ -91,19 +110,32 @@ def table(aws: None) -> Settings:
     boto3.client("dynamodb", region_name="us-east-1").create_table(
         TableName="incidents",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
-    )  # fmt: skip
-    return Settings(playbook="health", mode="enforce", stack_name="s", name_prefix="autoremediation",
-                    protected_tag_key="AutoRemediation", protected_tag_value="skip", principal_allow_list=(),
-                    incident_table="incidents", evidence_bucket="b", topic_arn="arn:aws:sns:us-east-1:1:t")  # fmt: skip
+    )
+    return Settings(
+        playbook="health",
+        mode="enforce",
+        stack_name="s",
+        name_prefix="autoremediation",
+        protected_tag_key="AutoRemediation",
+        protected_tag_value="skip",
+        principal_allow_list=(),
+        incident_table="incidents",
+        evidence_bucket="b",
+        topic_arn="arn:aws:sns:us-east-1:1:t",
+    )
 
 
 def test_attempts_count_only_within_the_window(table: Settings) -> None:
     start = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
-    counts = [store.record_attempt(table, "i-0abc1234def567890", "reboot", 3600, at=start + timedelta(minutes=m))
-              for m in (0, 20, 50, 90)]  # fmt: skip
+    counts = [
+        store.record_attempt(table, "i-0abc1234def567890", "reboot", 3600, at=start + timedelta(minutes=m))
+        for m in (0, 20, 50, 90)
+    ]
     assert counts == [1, 2, 3, 2]  # at 90 min the first two fell out of the hour
     assert store.recent_attempts(table, "i-0abc1234def567890", "reboot", 3600, at=start + timedelta(minutes=95)) == 2
     assert store.recent_attempts(table, "i-0abc1234def567890", "stop_start", 3600) == 0

@@ -17,13 +17,19 @@ if TYPE_CHECKING:
     from remediation.engine import Run
 
 ALARMS = ("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${NamePrefix}-i-*",)
-SERVICE_LINKED_ROLE = ("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/events.amazonaws.com/"
-                       "AWSServiceRoleForCloudWatchEvents",)  # fmt: skip
-ALARM_WRITE = Permission(("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms",
-                          "cloudwatch:DeleteAlarms"), ALARMS)  # fmt: skip
-EC2_FOR_ALARM_ACTIONS = Permission(("ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
-                                    "ec2:DescribeInstanceTypes",
-                                    "autoscaling:DescribeAutoScalingInstances"))  # fmt: skip
+SERVICE_LINKED_ROLE = (
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/events.amazonaws.com/"
+    "AWSServiceRoleForCloudWatchEvents",
+)
+ALARM_WRITE = Permission(("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"), ALARMS)
+EC2_FOR_ALARM_ACTIONS = Permission(
+    (
+        "ec2:DescribeInstances",
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeInstanceTypes",
+        "autoscaling:DescribeAutoScalingInstances",
+    )
+)
 CREATE_SLR = Permission(("iam:CreateServiceLinkedRole",), SERVICE_LINKED_ROLE)
 
 
@@ -39,17 +45,27 @@ def _existing(prefix: str) -> dict[str, dict[str, Any]]:
 def _target(run: Run, info: dict[str, Any]) -> alarms.Target:
     protected = info["tags"].get(run.settings.protected_tag_key) == run.settings.protected_tag_value
     # Protected instances are watched, never acted on: no recover action on their alarm.
-    return alarms.Target(instance_id=info["instance_id"], recover=bool(info["recovery_supported"]) and not protected,
-                         instance_store=bool(info["instance_store"]))  # fmt: skip
+    return alarms.Target(
+        instance_id=info["instance_id"],
+        recover=bool(info["recovery_supported"]) and not protected,
+        instance_store=bool(info["instance_store"]),
+    )
 
 
 def _definitions(run: Run, target: alarms.Target, partition: str, region: str) -> list[dict[str, Any]]:
-    return alarms.definitions(prefix=run.settings.name_prefix, target=target, partition=partition, region=region,
-                              topic_arn=run.settings.topic_arn, options=run.settings.option("alarms"))  # fmt: skip
+    return alarms.definitions(
+        prefix=run.settings.name_prefix,
+        target=target,
+        partition=partition,
+        region=region,
+        topic_arn=run.settings.topic_arn,
+        options=run.settings.option("alarms"),
+    )
 
 
-def ensure(run: Run, info: dict[str, Any], partition: str, region: str,
-           existing: dict[str, dict[str, Any]] | None = None) -> dict[str, list[str]]:  # fmt: skip
+def ensure(
+    run: Run, info: dict[str, Any], partition: str, region: str, existing: dict[str, dict[str, Any]] | None = None
+) -> dict[str, list[str]]:
     """Create missing and repair drifted alarms of one instance; delete its alarms no longer defined."""
     prefix = alarms.instance_prefix(run.settings.name_prefix, info["instance_id"])
     have = _existing(prefix) if existing is None else {k: v for k, v in existing.items() if k.startswith(prefix)}
@@ -84,10 +100,13 @@ def ensure(run: Run, info: dict[str, Any], partition: str, region: str,
 def put_instance_alarms(run: Run, *, info: dict[str, Any], partition: str, region: str) -> Outcome:
     done = ensure(run, info, partition, region)
     changed = done["created"] + done["updated"] + done["deleted"]
-    return Outcome(status="succeeded" if changed else "already_done",
-                   detail=f"created {len(done['created'])}, updated {len(done['updated'])}, "
-                          f"deleted {len(done['deleted'])}, unchanged {len(done['unchanged'])}",
-                   after=done, data={"alarms": done})  # fmt: skip
+    return Outcome(
+        status="succeeded" if changed else "already_done",
+        detail=f"created {len(done['created'])}, updated {len(done['updated'])}, "
+        f"deleted {len(done['deleted'])}, unchanged {len(done['unchanged'])}",
+        after=done,
+        data={"alarms": done},
+    )
 
 
 @action(
@@ -144,7 +163,10 @@ def reconcile_alarms(run: Run, *, partition: str, region: str) -> Outcome:
         instances.cloudwatch().delete_alarms(AlarmNames=orphans[start : start + 100])
     totals["deleted"].extend(orphans)
     changed = totals["created"] + totals["updated"] + totals["deleted"]
-    return Outcome(status="succeeded" if changed else "already_done",
-                   detail=f"{len(ids)} instance(s): created {len(totals['created'])}, updated "
-                          f"{len(totals['updated'])}, deleted {len(totals['deleted'])}",
-                   after=totals, data={"reconciled": totals, "instances": ids})  # fmt: skip
+    return Outcome(
+        status="succeeded" if changed else "already_done",
+        detail=f"{len(ids)} instance(s): created {len(totals['created'])}, updated "
+        f"{len(totals['updated'])}, deleted {len(totals['deleted'])}",
+        after=totals,
+        data={"reconciled": totals, "instances": ids},
+    )

@@ -30,6 +30,13 @@ class ActionFailed(Exception):
         self.code = code
 
 
+class StepTimeout(ActionFailed):
+    """The step did not finish within its time budget (the engine moved on to the next step)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="StepTimeout")
+
+
 class NotApplicable(Exception):
     """The action has nothing to do for this subject (recorded as skipped, with the reason)."""
 
@@ -47,6 +54,8 @@ class Outcome:
 
 ActionFn = Callable[..., Outcome]
 
+DEFAULT_BUDGET_SECONDS = 15.0
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -57,6 +66,12 @@ class ActionSpec:
     mutating: bool = True
     destructive: bool = False
     containment: bool = False
+    # Re-run on a repeat of the same finding? Containment is re-asserted (cheap, idempotent);
+    # evidence (snapshots, captures, look-ups) is taken once per incident.
+    repeatable: bool = False
+    # Wall-clock budget of one run of the step (seconds), so one slow call cannot use up
+    # the function's timeout. A `wait_seconds` keyword argument of the step is added to it.
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS
 
     @property
     def iam_actions(self) -> frozenset[str]:
@@ -74,8 +89,14 @@ def action(
     mutating: bool = True,
     destructive: bool = False,
     containment: bool = False,
+    repeatable: bool | None = None,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
 ) -> Callable[[ActionFn], ActionFn]:
-    """Register an action under `name`; a duplicate name is a programming error."""
+    """Register an action under `name`; a duplicate name is a programming error.
+
+    `destructive` steps (stop, terminate, isolate, detach, remove access) count against the
+    circuit breaker; `repeatable` defaults to `containment`.
+    """
 
     def register(fn: ActionFn) -> ActionFn:
         if name in REGISTRY:
@@ -88,6 +109,8 @@ def action(
             mutating=mutating,
             destructive=destructive,
             containment=containment,
+            repeatable=containment if repeatable is None else repeatable,
+            budget_seconds=budget_seconds,
         )
         return fn
 
@@ -106,7 +129,16 @@ def error_code(exc: BaseException) -> str:
 
 # Permissions every playbook needs to record, preserve evidence and notify.
 RECORD_PERMISSIONS = (
-    Permission(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("@table",)),
+    Permission(
+        (
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ),
+        ("@table",),
+    ),
     Permission(("s3:PutObject",), ("@evidence",)),
     Permission(("sns:Publish",), ("@topic",)),
     Permission(("kms:Decrypt", "kms:GenerateDataKey"), ("@key",)),

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 TRAILS = ("arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*",)
 # CloudTrail's documented default when a trail has no custom selectors.
-DEFAULT_SELECTORS = [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
-                      "ExcludeManagementEventSources": []}]  # fmt: skip
+DEFAULT_SELECTORS = [
+    {"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [], "ExcludeManagementEventSources": []}
+]
 READ_WRITE_SCOPE = {"All": 2, "WriteOnly": 1, "ReadOnly": 1}
 
 
@@ -72,8 +73,10 @@ def recorded(settings: Settings, name: str) -> dict[str, Any] | None:
 
 
 def save(settings: Settings, name: str, config: dict[str, Any]) -> None:
-    clients.dynamodb().put_item(TableName=settings.incident_table, Item={
-        **_key(name), "config": {"S": store.dumps(config)}, "recorded_at": {"S": now().isoformat()}})  # fmt: skip
+    clients.dynamodb().put_item(
+        TableName=settings.incident_table,
+        Item={**_key(name), "config": {"S": store.dumps(config)}, "recorded_at": {"S": now().isoformat()}},
+    )
 
 
 def selectors(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,8 +87,11 @@ def weakened(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """How `current` logs less than `baseline` (empty: not weaker)."""
     was, now_ = baseline["trail"], current["trail"]
     reasons = []
-    for field, label in (("IsMultiRegionTrail", "multi-region"), ("LogFileValidationEnabled", "log file validation"),
-                         ("IncludeGlobalServiceEvents", "global service events")):  # fmt: skip
+    for field, label in (
+        ("IsMultiRegionTrail", "multi-region"),
+        ("LogFileValidationEnabled", "log file validation"),
+        ("IncludeGlobalServiceEvents", "global service events"),
+    ):
         if was.get(field) and not now_.get(field):
             reasons.append(f"{label} turned off")
     for field in ("S3BucketName", "S3KeyPrefix", "KmsKeyId"):
@@ -112,12 +118,19 @@ def weakened(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
     "record_trail_config",
     permissions=(
         Permission(("cloudtrail:DescribeTrails",)),
-        Permission(("cloudtrail:GetEventSelectors", "cloudtrail:GetInsightSelectors", "cloudtrail:GetTrailStatus",
-                    "cloudtrail:ListTags"), TRAILS),
+        Permission(
+            (
+                "cloudtrail:GetEventSelectors",
+                "cloudtrail:GetInsightSelectors",
+                "cloudtrail:GetTrailStatus",
+                "cloudtrail:ListTags",
+            ),
+            TRAILS,
+        ),
     ),
     description="record the protected trails' configuration (never replacing it by a weaker one)",
     mutating=False,
-)  # fmt: skip
+)
 def record_trail_config(run: Run, *, region: str, names: list[str]) -> Outcome:
     client = cloudtrail(region)
     trails = client.describe_trails(includeShadowTrails=False)["trailList"]
@@ -134,10 +147,16 @@ def record_trail_config(run: Run, *, region: str, names: list[str]) -> Outcome:
             continue
         save(run.settings, name, config)
         saved.append(name)
-    detail = f"recorded {saved or 'none'}" + (f"; kept earlier record of weakened {kept}" if kept else "") + (
-        f"; missing {missing}" if missing else "")  # fmt: skip
-    return Outcome(detail=detail, after={"recorded": saved, "kept": kept, "missing": missing},
-                   data={"missing_trails": missing, "weakened_trails": kept})  # fmt: skip
+    detail = (
+        f"recorded {saved or 'none'}"
+        + (f"; kept earlier record of weakened {kept}" if kept else "")
+        + (f"; missing {missing}" if missing else "")
+    )
+    return Outcome(
+        detail=detail,
+        after={"recorded": saved, "kept": kept, "missing": missing},
+        data={"missing_trails": missing, "weakened_trails": kept},
+    )
 
 
 @action(
@@ -174,13 +193,24 @@ def _put_selectors(client: Any, trail_arn: str, config: dict[str, Any]) -> None:
     "recreate_trail",
     permissions=(
         Permission(("cloudtrail:DescribeTrails",)),
-        Permission(("cloudtrail:CreateTrail", "cloudtrail:AddTags", "cloudtrail:PutEventSelectors",
-                    "cloudtrail:GetEventSelectors", "cloudtrail:PutInsightSelectors", "cloudtrail:GetInsightSelectors",
-                    "cloudtrail:ListTags", "cloudtrail:StartLogging", "cloudtrail:GetTrailStatus"), TRAILS),
+        Permission(
+            (
+                "cloudtrail:CreateTrail",
+                "cloudtrail:AddTags",
+                "cloudtrail:PutEventSelectors",
+                "cloudtrail:GetEventSelectors",
+                "cloudtrail:PutInsightSelectors",
+                "cloudtrail:GetInsightSelectors",
+                "cloudtrail:ListTags",
+                "cloudtrail:StartLogging",
+                "cloudtrail:GetTrailStatus",
+            ),
+            TRAILS,
+        ),
     ),
     description="recreate a deleted trail from its recorded configuration and start logging",
     containment=True,
-)  # fmt: skip
+)
 def recreate_trail(run: Run, *, name: str, region: str) -> Outcome:
     baseline = recorded(run.settings, name)
     if baseline is None:
@@ -222,12 +252,21 @@ def recreate_trail(run: Run, *, name: str, region: str) -> Outcome:
     "restore_trail_config",
     permissions=(
         Permission(("cloudtrail:DescribeTrails",)),
-        Permission(("cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:GetEventSelectors",
-                    "cloudtrail:GetInsightSelectors", "cloudtrail:ListTags", "cloudtrail:GetTrailStatus"), TRAILS),
+        Permission(
+            (
+                "cloudtrail:UpdateTrail",
+                "cloudtrail:PutEventSelectors",
+                "cloudtrail:GetEventSelectors",
+                "cloudtrail:GetInsightSelectors",
+                "cloudtrail:ListTags",
+                "cloudtrail:GetTrailStatus",
+            ),
+            TRAILS,
+        ),
     ),
     description="restore the recorded configuration of a trail whose logging was weakened",
     containment=True,
-)  # fmt: skip
+)
 def restore_trail_config(run: Run, *, name: str, region: str) -> Outcome:
     baseline = recorded(run.settings, name)
     if baseline is None:

@@ -77,11 +77,14 @@ def inspect_instance(run: Run, *, instance_id: str) -> Outcome:
     info = describe(instance_id)
     tags = {t["Key"]: t["Value"] for t in info.get("Tags", [])}
     interfaces = [
-        {"id": n["NetworkInterfaceId"], "vpc": n.get("VpcId", info.get("VpcId", "")),
-         "groups": [g["GroupId"] for g in n.get("Groups", [])],
-         "public_ip": n.get("Association", {}).get("PublicIp", "")}
+        {
+            "id": n["NetworkInterfaceId"],
+            "vpc": n.get("VpcId", info.get("VpcId", "")),
+            "groups": [g["GroupId"] for g in n.get("Groups", [])],
+            "public_ip": n.get("Association", {}).get("PublicIp", ""),
+        }
         for n in info.get("NetworkInterfaces", [])
-    ]  # fmt: skip
+    ]
     volumes = [m["Ebs"]["VolumeId"] for m in info.get("BlockDeviceMappings", []) if "Ebs" in m]
     groups = clients.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])
     asg = next((g["AutoScalingGroupName"] for g in groups.get("AutoScalingInstances", [])), "")
@@ -97,8 +100,15 @@ def inspect_instance(run: Run, *, instance_id: str) -> Outcome:
                 raise
     state = info.get("State", {}).get("Name", "")
     detail = f"{state}, {len(interfaces)} interface(s), {len(volumes)} volume(s)" + (f", ASG {asg}" if asg else "")
-    data = {"instance": info, "tags": tags, "interfaces": interfaces, "volumes": volumes, "asg": asg, "role": role,
-            "profile_arn": profile_arn}  # fmt: skip
+    data = {
+        "instance": info,
+        "tags": tags,
+        "interfaces": interfaces,
+        "volumes": volumes,
+        "asg": asg,
+        "role": role,
+        "profile_arn": profile_arn,
+    }
     return Outcome(detail=detail, data=data)
 
 
@@ -108,8 +118,11 @@ def _attribute(instance_id: str, name: str) -> Any:
 
 
 def _delete_on_termination(instance_id: str) -> dict[str, bool]:
-    return {m["DeviceName"]: bool(m["Ebs"].get("DeleteOnTermination"))
-            for m in describe(instance_id).get("BlockDeviceMappings", []) if "Ebs" in m}  # fmt: skip
+    return {
+        m["DeviceName"]: bool(m["Ebs"].get("DeleteOnTermination"))
+        for m in describe(instance_id).get("BlockDeviceMappings", [])
+        if "Ebs" in m
+    }
 
 
 @action(
@@ -126,18 +139,19 @@ def preserve_instance(run: Run, *, instance_id: str) -> Outcome:
         "disableApiTermination": _attribute(instance_id, "disableApiTermination"),
         "instanceInitiatedShutdownBehavior": _attribute(instance_id, "instanceInitiatedShutdownBehavior"),
         "deleteOnTermination": _delete_on_termination(instance_id),
-    }  # fmt: skip
+    }
     client.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": True})
     client.modify_instance_attribute(InstanceId=instance_id, InstanceInitiatedShutdownBehavior={"Value": "stop"})
-    keep = [{"DeviceName": d, "Ebs": {"DeleteOnTermination": False}} for d, v in before["deleteOnTermination"].items()
-            if v]  # fmt: skip
+    keep = [
+        {"DeviceName": d, "Ebs": {"DeleteOnTermination": False}} for d, v in before["deleteOnTermination"].items() if v
+    ]
     if keep:
         client.modify_instance_attribute(InstanceId=instance_id, BlockDeviceMappings=keep)
     after = {
         "disableApiTermination": _attribute(instance_id, "disableApiTermination"),
         "instanceInitiatedShutdownBehavior": _attribute(instance_id, "instanceInitiatedShutdownBehavior"),
         "deleteOnTermination": _delete_on_termination(instance_id),
-    }  # fmt: skip
+    }
     if (
         after["disableApiTermination"] is not True
         or after["instanceInitiatedShutdownBehavior"] != "stop"
@@ -145,8 +159,12 @@ def preserve_instance(run: Run, *, instance_id: str) -> Outcome:
     ):
         raise ActionFailed(f"instance attributes did not take: {after}")
     status = "already_done" if before == after else "succeeded"
-    return Outcome(status=status, detail="termination protection on, shutdown=stop, volumes kept (verified)",
-                   before=before, after=after)  # fmt: skip
+    return Outcome(
+        status=status,
+        detail="termination protection on, shutdown=stop, volumes kept (verified)",
+        before=before,
+        after=after,
+    )
 
 
 @action(
@@ -156,8 +174,10 @@ def preserve_instance(run: Run, *, instance_id: str) -> Outcome:
 )
 def tag_incident(run: Run, *, instance_id: str, volumes: list[str]) -> Outcome:
     ec2().create_tags(Resources=[instance_id, *volumes], Tags=[{"Key": INCIDENT_TAG, "Value": run.incident_id}])
-    return Outcome(detail=f"{INCIDENT_TAG}={run.incident_id} on {1 + len(volumes)} resource(s)",
-                   after={"resources": [instance_id, *volumes]})  # fmt: skip
+    return Outcome(
+        detail=f"{INCIDENT_TAG}={run.incident_id} on {1 + len(volumes)} resource(s)",
+        after={"resources": [instance_id, *volumes]},
+    )
 
 
 @action(
@@ -177,15 +197,23 @@ def snapshot_volumes(run: Run, *, instance_id: str, volumes: list[str]) -> Outco
         snapshot = ec2().create_snapshot(
             VolumeId=volume,
             Description=f"Evidence of {run.incident_id}: {volume} of {instance_id}",
-            TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
-                {"Key": INCIDENT_TAG, "Value": run.incident_id},
-                {"Key": "SourceInstance", "Value": instance_id},
-                {"Key": "SourceVolume", "Value": volume},
-            ]}],
-        )  # fmt: skip
+            TagSpecifications=[
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [
+                        {"Key": INCIDENT_TAG, "Value": run.incident_id},
+                        {"Key": "SourceInstance", "Value": instance_id},
+                        {"Key": "SourceVolume", "Value": volume},
+                    ],
+                }
+            ],
+        )
         snapshots[volume] = snapshot["SnapshotId"]
-    return Outcome(detail=f"{len(snapshots)} snapshot(s): {', '.join(snapshots.values())}", after=snapshots,
-                   data={"snapshots": snapshots})  # fmt: skip
+    return Outcome(
+        detail=f"{len(snapshots)} snapshot(s): {', '.join(snapshots.values())}",
+        after=snapshots,
+        data={"snapshots": snapshots},
+    )
 
 
 @action(
@@ -211,11 +239,17 @@ def capture_instance(run: Run, *, instance_id: str) -> Outcome:
             raise
         raw = ec2().get_console_output(InstanceId=instance_id)
         console = {"timestamp": raw.get("Timestamp"), "output": raw.get("Output", "")}
-    key = store.put_evidence(run.settings, run.incident_id, f"instance-{instance_id}",
-                             {"instance": info, "tags": run.state.get("tags", {}), "captured_at": now()})  # fmt: skip
+    key = store.put_evidence(
+        run.settings,
+        run.incident_id,
+        f"instance-{instance_id}",
+        {"instance": info, "tags": run.state.get("tags", {}), "captured_at": now()},
+    )
     console_key = store.put_evidence(run.settings, run.incident_id, f"console-{instance_id}", console)
-    return Outcome(detail=f"description -> {key}; console output -> {console_key}",
-                   data={"description_key": key, "console_key": console_key})  # fmt: skip
+    return Outcome(
+        detail=f"description -> {key}; console output -> {console_key}",
+        data={"description_key": key, "console_key": console_key},
+    )
 
 
 @action(
@@ -233,12 +267,18 @@ def enable_flow_logs(run: Run, *, interfaces: list[str], partition: str) -> Outc
     if not todo:
         return Outcome(status="already_done", detail="flow logs already on", before=sorted(covered))
     destination = f"arn:{partition}:s3:::{run.settings.evidence_bucket}/flow-logs/{run.incident_id}/"
-    response = ec2().create_flow_logs(ResourceIds=todo, ResourceType="NetworkInterface", TrafficType="ALL",
-                                      LogDestinationType="s3", LogDestination=destination)  # fmt: skip
+    response = ec2().create_flow_logs(
+        ResourceIds=todo,
+        ResourceType="NetworkInterface",
+        TrafficType="ALL",
+        LogDestinationType="s3",
+        LogDestination=destination,
+    )
     if response.get("Unsuccessful"):
         raise ActionFailed(f"flow logs not created: {response['Unsuccessful']}", "FlowLogsUnsuccessful")
-    return Outcome(detail=f"flow logs on {todo} -> {destination}", before=sorted(covered),
-                   after=response.get("FlowLogIds", []))  # fmt: skip
+    return Outcome(
+        detail=f"flow logs on {todo} -> {destination}", before=sorted(covered), after=response.get("FlowLogIds", [])
+    )
 
 
 def _group(run: Run, name: str, vpc_id: str, *, all_open: bool) -> str:
@@ -249,12 +289,16 @@ def _group(run: Run, name: str, vpc_id: str, *, all_open: bool) -> str:
     if found:
         return str(found[0]["GroupId"])
     try:
-        group_id = str(client.create_security_group(
-            GroupName=name, VpcId=vpc_id,
-            Description="Auto-remediation: isolates compromised instances" if not all_open else
-            "Auto-remediation: transient all-open group that makes connections untracked before isolation",
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": name}]}],
-        )["GroupId"])  # fmt: skip
+        group_id = str(
+            client.create_security_group(
+                GroupName=name,
+                VpcId=vpc_id,
+                Description="Auto-remediation: isolates compromised instances"
+                if not all_open
+                else "Auto-remediation: transient all-open group that makes connections untracked before isolation",
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": name}]}],
+            )["GroupId"]
+        )
     except ClientError as exc:
         if _code(exc) != "InvalidGroup.Duplicate":
             raise
@@ -270,11 +314,16 @@ def _group(run: Run, name: str, vpc_id: str, *, all_open: bool) -> str:
         client.revoke_security_group_egress(
             GroupId=group_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
         )
-        cidr, port = run.settings.options.get("forensic_access_cidr", ""), run.settings.options.get(
-            "forensic_access_port", 22)  # fmt: skip
+        cidr, port = (
+            run.settings.options.get("forensic_access_cidr", ""),
+            run.settings.options.get("forensic_access_port", 22),
+        )
         if cidr:
-            ranges = {"Ipv6Ranges": [{"CidrIpv6": cidr}]} if ":" in cidr else {"IpRanges": [{"CidrIp": cidr,
-                      "Description": "forensic access"}]}  # fmt: skip
+            ranges = (
+                {"Ipv6Ranges": [{"CidrIpv6": cidr}]}
+                if ":" in cidr
+                else {"IpRanges": [{"CidrIp": cidr, "Description": "forensic access"}]}
+            )
             client.authorize_security_group_ingress(
                 GroupId=group_id, IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **ranges}]
             )
@@ -287,13 +336,15 @@ def _group(run: Run, name: str, vpc_id: str, *, all_open: bool) -> str:
         Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces")),
         Permission(("ec2:CreateSecurityGroup",), (*VPCS, *GROUPS)),
         Permission(("ec2:CreateTags",), GROUPS),
-        Permission(("ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
-                    "ec2:RevokeSecurityGroupEgress"), GROUPS),
+        Permission(
+            ("ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"),
+            GROUPS,
+        ),
         Permission(("ec2:ModifyNetworkInterfaceAttribute",), (*INTERFACES, *GROUPS)),
     ),
     description="move every network interface to the isolation security group (two-step: untrack, then isolate)",
     containment=True,
-)  # fmt: skip
+)
 def isolate_network(run: Run, *, interfaces: list[dict[str, Any]]) -> Outcome:
     client = ec2()
     untrack = bool(run.settings.options.get("untrack_first", True))
@@ -313,14 +364,17 @@ def isolate_network(run: Run, *, interfaces: list[dict[str, Any]]) -> Outcome:
     ids = [i["id"] for i in interfaces]
     for eni in client.describe_network_interfaces(NetworkInterfaceIds=ids)["NetworkInterfaces"]:
         after[eni["NetworkInterfaceId"]] = [g["GroupId"] for g in eni.get("Groups", [])]
-    expected = {i["id"]: _group(run, isolation_group_name(run, i["vpc"]), i["vpc"], all_open=False)
-                for i in interfaces}  # fmt: skip
+    expected = {i["id"]: _group(run, isolation_group_name(run, i["vpc"]), i["vpc"], all_open=False) for i in interfaces}
     wrong = {eni: groups for eni, groups in after.items() if groups != [expected[eni]]}
     if wrong:
         raise ActionFailed(f"interfaces not isolated: {wrong}")
     status = "already_done" if before == after else "succeeded"
-    return Outcome(status=status, detail=f"{len(ids)} interface(s) on the isolation group" +
-                   (" (via the untracking group)" if untrack else ""), before=before, after=after)  # fmt: skip
+    return Outcome(
+        status=status,
+        detail=f"{len(ids)} interface(s) on the isolation group" + (" (via the untracking group)" if untrack else ""),
+        before=before,
+        after=after,
+    )
 
 
 @action(
@@ -344,11 +398,13 @@ def leave_auto_scaling_group(run: Run, *, instance_id: str, group: str) -> Outco
     mode = str(run.settings.options.get("auto_scaling", "detach"))
     # ShouldDecrementDesiredCapacity=False: the group keeps its size and launches a replacement.
     if mode == "standby":
-        client.enter_standby(InstanceIds=[instance_id], AutoScalingGroupName=group,
-                             ShouldDecrementDesiredCapacity=False)  # fmt: skip
+        client.enter_standby(
+            InstanceIds=[instance_id], AutoScalingGroupName=group, ShouldDecrementDesiredCapacity=False
+        )
     else:
-        client.detach_instances(InstanceIds=[instance_id], AutoScalingGroupName=group,
-                                ShouldDecrementDesiredCapacity=False)  # fmt: skip
+        client.detach_instances(
+            InstanceIds=[instance_id], AutoScalingGroupName=group, ShouldDecrementDesiredCapacity=False
+        )
     now_group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
     after = {k: now_group[k] for k in ("MinSize", "MaxSize", "DesiredCapacity")}
     state = {i["InstanceId"]: i.get("LifecycleState") for i in now_group.get("Instances", [])}.get(instance_id)
@@ -358,9 +414,12 @@ def leave_auto_scaling_group(run: Run, *, instance_id: str, group: str) -> Outco
         raise ActionFailed(f"instance is {state} in {group}, not in standby")
     if after["MinSize"] != before["MinSize"]:
         raise ActionFailed(f"group minimum changed {before['MinSize']} -> {after['MinSize']}")
-    return Outcome(detail=f"{'standby in' if mode == 'standby' else 'detached from'} {group}; minimum "
-                   f"{after['MinSize']} unchanged", before={"group": group, **before, "member": members[instance_id]},
-                   after={"group": group, **after, "member": state})  # fmt: skip
+    return Outcome(
+        detail=f"{'standby in' if mode == 'standby' else 'detached from'} {group}; minimum "
+        f"{after['MinSize']} unchanged",
+        before={"group": group, **before, "member": members[instance_id]},
+        after={"group": group, **after, "member": state},
+    )
 
 
 def _serving(health: dict[str, Any], instance_id: str) -> bool:
@@ -416,8 +475,9 @@ def disassociate_elastic_ip(run: Run, *, instance_id: str) -> Outcome:
     addresses = client.describe_addresses(Filters=[{"Name": "instance-id", "Values": [instance_id]}])["Addresses"]
     if not addresses:
         return Outcome(status="already_done", detail="no Elastic IP")
-    before = [{k: a.get(k) for k in ("PublicIp", "AllocationId", "AssociationId", "NetworkInterfaceId")}
-              for a in addresses]  # fmt: skip
+    before = [
+        {k: a.get(k) for k in ("PublicIp", "AllocationId", "AssociationId", "NetworkInterfaceId")} for a in addresses
+    ]
     for address in addresses:
         client.disassociate_address(AssociationId=address["AssociationId"])
     left = client.describe_addresses(Filters=[{"Name": "instance-id", "Values": [instance_id]}])["Addresses"]
@@ -445,8 +505,9 @@ def replace_instance_profile(run: Run, *, instance_id: str, profile_arn: str) ->
     if before == profile_arn:
         return Outcome(status="already_done", detail="quarantine profile already attached", before=before, after=before)
     if associations:
-        client.replace_iam_instance_profile_association(IamInstanceProfile={"Arn": profile_arn},
-                                                        AssociationId=associations[0]["AssociationId"])  # fmt: skip
+        client.replace_iam_instance_profile_association(
+            IamInstanceProfile={"Arn": profile_arn}, AssociationId=associations[0]["AssociationId"]
+        )
     else:
         client.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile_arn}, InstanceId=instance_id)
     return Outcome(detail=f"{before} -> {profile_arn}", before=before, after=profile_arn)
@@ -516,8 +577,10 @@ def inspect_security_group(run: Run, *, group_id: str, rule_ids: list[str]) -> O
         "SecurityGroupRules"
     ]
     present = [r for r in rules if r["SecurityGroupRuleId"] in rule_ids]
-    return Outcome(detail=f"{len(present)} of {len(rule_ids)} rule(s) still present, {len(rules)} rule(s) in all",
-                   data={"group_tags": tags, "group_rules": rules, "present_rules": present})  # fmt: skip
+    return Outcome(
+        detail=f"{len(present)} of {len(rule_ids)} rule(s) still present, {len(rules)} rule(s) in all",
+        data={"group_tags": tags, "group_rules": rules, "present_rules": present},
+    )
 
 
 @action(
@@ -544,5 +607,8 @@ def revoke_ingress_rules(run: Run, *, group_id: str, rules: list[dict[str, Any]]
     still = [r["SecurityGroupRuleId"] for r in left if r["SecurityGroupRuleId"] in ids]
     if still:
         raise ActionFailed(f"rule(s) still present: {still}")
-    return Outcome(detail=f"revoked {ids}; {len(left)} other rule(s) untouched", before=rules,
-                   after=[r["SecurityGroupRuleId"] for r in left])  # fmt: skip
+    return Outcome(
+        detail=f"revoked {ids}; {len(left)} other rule(s) untouched",
+        before=rules,
+        after=[r["SecurityGroupRuleId"] for r in left],
+    )

@@ -41,11 +41,12 @@ def _wait_for(run: Run, instance_id: str, wanted: set[str], timeout: float) -> s
 
 @action(
     "inspect_instance_health",
-    permissions=(Permission(("ec2:DescribeInstances", "ec2:DescribeInstanceTypes",
-                             "autoscaling:DescribeAutoScalingInstances")),),
+    permissions=(
+        Permission(("ec2:DescribeInstances", "ec2:DescribeInstanceTypes", "autoscaling:DescribeAutoScalingInstances")),
+    ),
     description="read the instance's state, tags, storage, Auto Scaling group and recovery support",
     mutating=False,
-)  # fmt: skip
+)
 def inspect_instance_health(run: Run, *, instance_id: str) -> Outcome:
     info = instances.describe(instance_id)
     if info is None:
@@ -71,8 +72,11 @@ def confirm_recover_action(run: Run, *, alarm_name: str, partition: str, region:
     actions = alarms[0].get("AlarmActions", [])
     if wanted not in actions or not alarms[0].get("ActionsEnabled", True):
         raise NotApplicable(f"alarm {alarm_name} has no enabled recover action")
-    return Outcome(detail=f"alarm action {wanted} recovers the instance onto healthy hardware",
-                   after={"alarm": alarm_name, "actions": actions}, data={"recover_armed": True})  # fmt: skip
+    return Outcome(
+        detail=f"alarm action {wanted} recovers the instance onto healthy hardware",
+        after={"alarm": alarm_name, "actions": actions},
+        data={"recover_armed": True},
+    )
 
 
 @action(
@@ -120,17 +124,20 @@ def stop_start_instance(run: Run, *, instance_id: str, ebs_backed: bool, timeout
     after = _wait_for(run, instance_id, {"running"}, timeout / 2)
     if after != "running":
         raise ActionFailed(f"instance is {after} after start (expected running)", code="StartTimeout")
-    return Outcome(detail=f"{before} -> stopped{' (forced)' if forced else ''} -> running (verified)",
-                   before=before, after=after)  # fmt: skip
+    return Outcome(
+        detail=f"{before} -> stopped{' (forced)' if forced else ''} -> running (verified)", before=before, after=after
+    )
 
 
 @action(
     "mark_unhealthy",
-    permissions=(Permission(("autoscaling:SetInstanceHealth",), GROUPS),
-                 Permission(("autoscaling:DescribeAutoScalingInstances",))),
+    permissions=(
+        Permission(("autoscaling:SetInstanceHealth",), GROUPS),
+        Permission(("autoscaling:DescribeAutoScalingInstances",)),
+    ),
     description="mark the instance Unhealthy so its Auto Scaling group replaces it",
     containment=True,
-)  # fmt: skip
+)
 def mark_unhealthy(run: Run, *, instance_id: str, group: str) -> Outcome:
     asg = instances.autoscaling()
     asg.set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)
@@ -156,11 +163,11 @@ def capture_instance_config(run: Run, *, instance_id: str) -> Outcome:
     volumes = ec2.describe_volumes(VolumeIds=volume_ids)["Volumes"] if volume_ids else []
     eni_ids = [n["NetworkInterfaceId"] for n in instance.get("NetworkInterfaces", [])]
     enis = ec2.describe_network_interfaces(NetworkInterfaceIds=eni_ids)["NetworkInterfaces"] if eni_ids else []
-    doc: dict[str, Any] = {"instance": instance, "volumes": volumes, "network_interfaces": enis,
-                           "captured_at": now()}  # fmt: skip
+    doc: dict[str, Any] = {"instance": instance, "volumes": volumes, "network_interfaces": enis, "captured_at": now()}
     key = store.put_evidence(run.settings, run.incident_id, "instance-configuration", doc)
-    return Outcome(detail=f"{len(volumes)} volume(s), {len(enis)} interface(s) -> {key}",
-                   data={"instance_config_key": key})  # fmt: skip
+    return Outcome(
+        detail=f"{len(volumes)} volume(s), {len(enis)} interface(s) -> {key}", data={"instance_config_key": key}
+    )
 
 
 def _require_evidence(run: Run) -> None:

@@ -50,6 +50,7 @@ def _keys(user: str) -> list[dict[str, Any]]:
     permissions=(Permission(("iam:ListUserTags",), USERS), Permission(("iam:GetRole",), ROLES)),
     description="read the principal's tags and path (protected tag, service-linked role)",
     mutating=False,
+    repeatable=True,  # a guard: evaluated on every run, never taken from an earlier one
 )
 def inspect_principal(run: Run, *, kind: str, name: str) -> Outcome:
     iam = clients.iam()
@@ -95,6 +96,20 @@ def deactivate_access_key(run: Run, *, user: str, key_id: str) -> Outcome:
         raise ActionFailed(f"key {key_id} is {after} after deactivation")
     # The finding shows the key in use, so it was Active; reading it first would delay containment.
     return Outcome(detail="set Inactive (verified)", before="Active", after=after)
+
+
+@action(
+    "restore_access_key",
+    permissions=(Permission(("iam:UpdateAccessKey", "iam:ListAccessKeys"), USERS),),
+    description="set a key this run deactivated back to Active (a protected principal was contained by mistake)",
+)
+def restore_access_key(run: Run, *, user: str, key_id: str) -> Outcome:
+    iam = clients.iam()
+    iam.update_access_key(UserName=user, AccessKeyId=key_id, Status="Active")
+    after = next((k["Status"] for k in _keys(user) if k["AccessKeyId"] == key_id), None)
+    if after != "Active":
+        raise ActionFailed(f"key {key_id} is {after} after restoring it")
+    return Outcome(detail="Inactive -> Active (restored)", before="Inactive", after=after)
 
 
 @action(
@@ -225,8 +240,10 @@ def capture_user_state(run: Run, *, user: str) -> Outcome:
             last: dict[str, Any] = dict(
                 iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
             )
-        except ClientError:
-            last = {}
+        except ClientError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+            last = {}  # the key was deleted meanwhile
         keys.append({**key, "LastUsed": last})
     try:
         login: dict[str, Any] | None = dict(iam.get_login_profile(UserName=user)["LoginProfile"])
@@ -266,6 +283,7 @@ def _require_state(run: Run) -> dict[str, Any]:
     "detach_managed_policies",
     permissions=(Permission(("iam:DetachUserPolicy", "iam:ListAttachedUserPolicies"), USERS),),
     description="detach the user's managed policies (recorded in the before-state)",
+    destructive=True,
 )
 def detach_managed_policies(run: Run, *, user: str) -> Outcome:
     state = _require_state(run)
@@ -289,6 +307,7 @@ def detach_managed_policies(run: Run, *, user: str) -> Outcome:
     "delete_inline_policies",
     permissions=(Permission(("iam:DeleteUserPolicy", "iam:ListUserPolicies"), USERS),),
     description="delete the user's inline policies except the quarantine ones (documents kept as evidence)",
+    destructive=True,
 )
 def delete_inline_policies(run: Run, *, user: str) -> Outcome:
     state = _require_state(run)
@@ -316,6 +335,7 @@ def delete_inline_policies(run: Run, *, user: str) -> Outcome:
         Permission(("iam:ListGroupsForUser",), USERS),
     ),
     description="remove the user from its groups (recorded in the before-state)",
+    destructive=True,
 )
 def remove_from_groups(run: Run, *, user: str) -> Outcome:
     state = _require_state(run)
@@ -341,6 +361,7 @@ def remove_from_groups(run: Run, *, user: str) -> Outcome:
     "delete_login_profile",
     permissions=(Permission(("iam:DeleteLoginProfile", "iam:GetLoginProfile"), USERS),),
     description="delete the user's console login profile (its existence is recorded)",
+    destructive=True,
 )
 def delete_login_profile(run: Run, *, user: str) -> Outcome:
     _require_state(run)
@@ -383,7 +404,9 @@ def lookup_cloudtrail(run: Run, *, key_id: str, since: datetime) -> Outcome:
             events.extend(dict(e) for e in page.get("Events", []))
     except (ClientError, BotoCoreError, NotImplementedError) as exc:
         # Evidence, not containment: an unavailable API is reported, never fatal.
-        raise NotApplicable(f"CloudTrail lookup unavailable: {str(exc)[:200]}") from exc
+        from remediation.actions.base import error_code
+
+        raise NotApplicable(f"CloudTrail lookup unavailable ({error_code(exc)}): {str(exc)[:200]}") from exc
     key = store.put_evidence(
         run.settings, run.incident_id, "cloudtrail-events", {"access_key_id": key_id, "since": since, "events": events}
     )

@@ -57,8 +57,7 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
         return run.skip(f"instance does not carry {settings.option('tag_key')}={settings.option('tag_value')}")
     if settings.mode == "notify":
         return run.notify_only("playbook mode is notify", summary)
-    run.step("put_instance_alarms", instance_id, info=info, partition=change.partition,
-             region=change.envelope.region)  # fmt: skip
+    run.step("put_instance_alarms", instance_id, info=info, partition=change.partition, region=change.envelope.region)
     if guards.protected(settings, info["tags"]):
         run.result.reason = "protected instance: watched, but its system-check alarm has no recover action"
     return _quiet(run, summary)

@@ -4,6 +4,13 @@ IAM user: deactivate the finding's key first, then quarantine, revoke sessions, 
 before-state, remove access as configured, look up the key's CloudTrail events, and after
 IAM's propagation window contain credentials the attacker created meanwhile.
 Assumed role: deny the role's sessions issued before now. Root: notify only.
+
+Act first, inspect second (IAM user, enforce mode, a containment step first): the
+protected-tag rule is enforced by IAM itself (the role's explicit Deny on its mutating
+actions for principals carrying the tag), so the containment call can be the first call
+to IAM. An AccessDenied is then explained by reading the tags; a protected principal
+found AFTER a successful first step means the guardrail is missing: the key is restored
+at once and the run is reported loudly (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from remediation import guards
+from remediation.actions.base import REGISTRY
 from remediation.engine import Run, incident_id_for, reject
 from remediation.events import ACCESS_KEY_ID, AccessKeyDetails, Envelope, GuardDutyFinding, InvalidEvent, Reader
-from remediation.observability import logger
+from remediation.observability import MetricUnit, logger, metrics
 from remediation.settings import Settings
 
 # Steps that work on an IAM user, and the keyword arguments they take.
@@ -100,6 +108,9 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
         return run.notify_only("playbook mode is notify", summary)
 
     kind = "user" if key.user_type == "IAMUser" else "role"
+    steps = steps_for(settings, finding.type)
+    if kind == "user" and settings.mode == "enforce" and steps and REGISTRY[steps[0]].containment:
+        return _contain_user(run, settings, finding, key, arn, summary, act_first=True)
     inspected = run.step("inspect_principal", arn, kind=kind, name=key.user_name)
     if inspected.status == "failed":
         # Unknown whether the principal is protected: fail safe, never act blind.
@@ -117,19 +128,46 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
 
 
 def _contain_user(
-    run: Run, settings: Settings, finding: GuardDutyFinding, key: AccessKeyDetails, arn: str, summary: str
+    run: Run,
+    settings: Settings,
+    finding: GuardDutyFinding,
+    key: AccessKeyDetails,
+    arn: str,
+    summary: str,
+    *,
+    act_first: bool = False,
 ) -> dict[str, Any]:
     since = finding.last_seen or finding.envelope.time
     _user_steps(
-        run, settings, finding_type=finding.type, user=key.user_name, key_id=key.access_key_id, arn=arn, since=since
+        run,
+        settings,
+        finding_type=finding.type,
+        user=key.user_name,
+        key_id=key.access_key_id,
+        arn=arn,
+        since=since,
+        act_first=act_first,
     )
     return run.finish(summary)
 
 
 def _user_steps(
-    run: Run, settings: Settings, *, finding_type: str, user: str, key_id: str, arn: str, since: datetime
+    run: Run,
+    settings: Settings,
+    *,
+    finding_type: str,
+    user: str,
+    key_id: str,
+    arn: str,
+    since: datetime,
+    act_first: bool = False,
 ) -> None:
-    """The configured steps for an IAM user whose access key is compromised."""
+    """The configured steps for an IAM user whose access key is compromised.
+
+    With `act_first` the first (containment) step runs before the principal's tags are
+    read: IAM's explicit Deny on protected principals refuses it, and the tags then explain
+    the refusal (docs/reliability.md).
+    """
     lookback = since - timedelta(hours=int(settings.option("cloudtrail_lookback_hours")))
     arguments: dict[str, dict[str, Any]] = {
         "deactivate_access_key": {"user": user, "key_id": key_id},
@@ -148,9 +186,29 @@ def _user_steps(
             "wait_seconds": float(settings.option("recheck_seconds")),
         },
     }
-    for name in steps_for(settings, finding_type):
-        target = key_id if name in ("deactivate_access_key", "lookup_cloudtrail") else arn
-        run.step(name, target, **arguments[name])
+    steps = steps_for(settings, finding_type)
+
+    def target(name: str) -> str:
+        return key_id if name in ("deactivate_access_key", "lookup_cloudtrail") else arn
+
+    if act_first:
+        first = run.step(steps[0], target(steps[0]), **arguments[steps[0]])
+        if first.status == "skipped" and first.detail == run.delivery_detail():
+            return  # duplicate delivery or released incident: nothing ran
+        inspected = run.step("inspect_principal", arn, kind="user", name=user)
+        is_protected = inspected.status != "failed" and guards.protected(settings, run.state.get("tags", {}))
+        if first.status == "failed" and first.error_code.startswith("AccessDenied") and is_protected:
+            first.status, first.error_code = "skipped", ""
+            first.detail = f"refused by IAM: the principal carries the protected tag {settings.protected_tag_key}"
+            run.result.decision = "notified"
+            run.result.reason = f"principal carries the protected tag {settings.protected_tag_key} (enforced by IAM)"
+            return
+        if is_protected:
+            _guardrail_missing(run, settings, first, user, key_id)
+            return
+        steps = steps[1:]
+    for name in steps:
+        run.step(name, target(name), **arguments[name])
 
 
 HEALTH_TYPE = "AWS_RISK_CREDENTIALS_EXPOSED"
@@ -223,3 +281,19 @@ def _partition(detail: Reader) -> str:
     arn = detail.str("eventArn", required=False)
     parts = arn.split(":")
     return parts[1] if len(parts) > 2 and parts[1].startswith("aws") else "aws"
+
+
+def _guardrail_missing(run: Run, settings: Settings, first: Any, user: str, key_id: str) -> None:
+    """The first step changed a protected principal: IAM's Deny is missing. Undo and say so."""
+    logger.error(
+        "protected principal was changed: the role's protected-tag Deny is missing", extra={"action": first.action}
+    )
+    metrics.add_metric(name="GuardrailMissing", unit=MetricUnit.Count, value=1)
+    if first.action == "deactivate_access_key" and first.status == "succeeded":
+        run.step("restore_access_key", key_id, user=user, key_id=key_id)
+    run.result.decision = "notified"
+    run.result.reason = (
+        f"principal carries the protected tag {settings.protected_tag_key} but IAM let "
+        f"{first.action} through: the role's protected-tag Deny is missing; change undone "
+        "where possible, check the deployment"
+    )

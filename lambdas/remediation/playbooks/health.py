@@ -73,8 +73,16 @@ def _alarm(event: Any, settings: Settings) -> dict[str, Any]:
     if settings.mode == "notify":
         return run.notify_only("playbook mode is notify", summary)
     option = "system_check_action" if metric == alarms.SYSTEM_CHECK else "instance_check_action"
-    return _respond(run, settings, instance_id, str(settings.option(option)), summary=summary,
-                    alarm_name=alarm.alarm_name, partition=alarm.partition, region=alarm.envelope.region)  # fmt: skip
+    return _respond(
+        run,
+        settings,
+        instance_id,
+        str(settings.option(option)),
+        summary=summary,
+        alarm_name=alarm.alarm_name,
+        partition=alarm.partition,
+        region=alarm.envelope.region,
+    )
 
 
 def _remember_open(run: Run, settings: Settings, instance_id: str, metric: str) -> None:
@@ -114,8 +122,17 @@ def _close(run: Run, settings: Settings, instance_id: str, metric: str, alarm: A
 # --------------------------------------------------------------------------- responses
 
 
-def _respond(run: Run, settings: Settings, instance_id: str, action: str, *, summary: str, alarm_name: str = "",
-             partition: str = "aws", region: str = "") -> dict[str, Any]:  # fmt: skip
+def _respond(
+    run: Run,
+    settings: Settings,
+    instance_id: str,
+    action: str,
+    *,
+    summary: str,
+    alarm_name: str = "",
+    partition: str = "aws",
+    region: str = "",
+) -> dict[str, Any]:
     """Act on one impaired instance: `action` is recover | reboot | stop | terminate | notify | stop_start."""
     inspected = run.step("inspect_instance_health", instance_id, instance_id=instance_id)
     if inspected.status == "failed":
@@ -140,8 +157,9 @@ def _respond(run: Run, settings: Settings, instance_id: str, action: str, *, sum
     timeout = float(settings.option("stop_timeout_seconds"))
     if action == "recover":
         if info["recovery_supported"] and alarm_name:
-            armed = run.step("confirm_recover_action", alarm_name, alarm_name=alarm_name, partition=partition,
-                             region=region)  # fmt: skip
+            armed = run.step(
+                "confirm_recover_action", alarm_name, alarm_name=alarm_name, partition=partition, region=region
+            )
             if armed.status in ("succeeded", "planned"):
                 run.result.reason = "CloudWatch's recover action moves the instance to healthy hardware"
                 return run.finish(summary)
@@ -173,8 +191,9 @@ def _stop_start(run: Run, info: dict[str, Any], timeout: float, summary: str) ->
         run.result.reason = f"{run.result.reason}; {reason}" if run.result.reason else reason
         run.result.decision = "notified"
         return run.finish(summary)
-    run.step("stop_start_instance", info["instance_id"], instance_id=info["instance_id"], ebs_backed=True,
-             timeout=timeout)  # fmt: skip
+    run.step(
+        "stop_start_instance", info["instance_id"], instance_id=info["instance_id"], ebs_backed=True, timeout=timeout
+    )
     return run.finish(summary)
 
 
@@ -205,10 +224,10 @@ def _reboot(run: Run, settings: Settings, info: dict[str, Any], timeout: float, 
             return run.notify_only(f"{persistent}, nor did a stop/start: needs a person", f"PERSISTENT {summary}")
         run.result.reason = f"{persistent}; escalated to stop/start"
         if not info["ebs_backed"]:
-            return run.notify_only(f"{persistent}; instance-store backed, so no stop/start: needs a person",
-                                   f"PERSISTENT {summary}")  # fmt: skip
-        step = run.step("stop_start_instance", instance_id, instance_id=instance_id, ebs_backed=True,
-                        timeout=timeout)  # fmt: skip
+            return run.notify_only(
+                f"{persistent}; instance-store backed, so no stop/start: needs a person", f"PERSISTENT {summary}"
+            )
+        step = run.step("stop_start_instance", instance_id, instance_id=instance_id, ebs_backed=True, timeout=timeout)
         if step.status == "succeeded":
             _count(settings, instance_id, "stop_start", window, record=True)
         return run.finish(f"PERSISTENT {summary}")
@@ -216,8 +235,10 @@ def _reboot(run: Run, settings: Settings, info: dict[str, Any], timeout: float, 
     if step.status == "succeeded":
         count = _count(settings, instance_id, "reboot", window, record=True)
         if count is not None:
-            run.result.reason = (f"reboot {count} of {limit} within {minutes} min; the next failure "
-                                 f"{'escalates to stop/start' if count >= limit else 'reboots again'}")  # fmt: skip
+            run.result.reason = (
+                f"reboot {count} of {limit} within {minutes} min; the next failure "
+                f"{'escalates to stop/start' if count >= limit else 'reboots again'}"
+            )
     return run.finish(summary)
 
 

@@ -48,10 +48,20 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
 
     instance_id = details.instance_id
     arn = f"arn:{finding.partition}:ec2:{finding.region}:{finding.account}:instance/{instance_id}"
-    subject = {"instance": arn, "resource_role": finding.resource_role or "-", "finding_type": finding.type,
-               "severity": finding.severity, "finding_id": finding.id}  # fmt: skip
-    run = Run(settings, event_id=finding.envelope.id, incident_id=incident_id_for(settings.playbook, finding.id),
-              subject=subject, detected_at=finding.last_seen or finding.envelope.time)  # fmt: skip
+    subject = {
+        "instance": arn,
+        "resource_role": finding.resource_role or "-",
+        "finding_type": finding.type,
+        "severity": finding.severity,
+        "finding_id": finding.id,
+    }
+    run = Run(
+        settings,
+        event_id=finding.envelope.id,
+        incident_id=incident_id_for(settings.playbook, finding.id),
+        subject=subject,
+        detected_at=finding.last_seen or finding.envelope.time,
+    )
     logger.append_keys(finding_id=finding.id, instance_id=instance_id)
 
     if settings.mode == "off":
@@ -66,8 +76,11 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
         return run.skip(f"severity {finding.severity:g} is below the minimum {settings.option('min_severity'):g}")
     summary = f"{finding.type} on instance {instance_id}"
     if finding.resource_role != "ACTOR" and not settings.option("act_on_target"):
-        return run.notify_only(f"the instance is the {finding.resource_role or 'unknown-role'} of the activity, "
-                               "not its actor: notify only", summary)  # fmt: skip
+        return run.notify_only(
+            f"the instance is the {finding.resource_role or 'unknown-role'} of the activity, "
+            "not its actor: notify only",
+            summary,
+        )
     if settings.mode == "notify":
         return run.notify_only("playbook mode is notify", summary)
 
@@ -95,8 +108,7 @@ def _respond(run: Run, settings: Settings, finding: GuardDutyFinding, instance_i
     run.step("snapshot_volumes", instance_id, instance_id=instance_id, volumes=volumes)
     run.step("capture_instance", instance_id, instance_id=instance_id)
     if settings.option("flow_logs"):
-        run.step("enable_flow_logs", instance_id, interfaces=[i["id"] for i in interfaces],
-                 partition=finding.partition)  # fmt: skip
+        run.step("enable_flow_logs", instance_id, interfaces=[i["id"] for i in interfaces], partition=finding.partition)
     evidence_failed = [s for s in run.result.steps if s.action in EVIDENCE_STEPS and s.status == "failed"]
 
     # 3. contain
@@ -127,8 +139,12 @@ def _respond(run: Run, settings: Settings, finding: GuardDutyFinding, instance_i
         name = f"{final}_instance"
         if evidence_failed:
             failed = ", ".join(f"{s.action} ({s.error_code})" for s in evidence_failed)
-            run.skip_step(name, instance_id, f"NOT run: evidence capture failed ({failed}); the instance is left "
-                                             "isolated and running for manual forensics")  # fmt: skip
+            run.skip_step(
+                name,
+                instance_id,
+                f"NOT run: evidence capture failed ({failed}); the instance is left "
+                "isolated and running for manual forensics",
+            )
             summary = f"EVIDENCE FAILED, {final} not run: {summary}"
         else:
             run.step(name, instance_id, instance_id=instance_id)

@@ -50,8 +50,15 @@ def _world_open_rules(call: ApiCall, admin_ports: list[int]) -> list[dict[str, A
         if not isinstance(low, int) or not isinstance(high, int):
             raise InvalidEvent(f"{path}.fromPort/toPort: expected integers")
         if protocol == "-1" or (protocol in ("tcp", "udp", "6", "17") and any(low <= p <= high for p in admin_ports)):
-            out.append({"SecurityGroupRuleId": rule_id, "IpProtocol": protocol, "FromPort": low, "ToPort": high,
-                        "Cidr": item.get("cidrIpv4") or item.get("cidrIpv6")})  # fmt: skip
+            out.append(
+                {
+                    "SecurityGroupRuleId": rule_id,
+                    "IpProtocol": protocol,
+                    "FromPort": low,
+                    "ToPort": high,
+                    "Cidr": item.get("cidrIpv4") or item.get("cidrIpv6"),
+                }
+            )
     return out
 
 
@@ -66,11 +73,22 @@ def _world_open_ingress(call: ApiCall, event: Any, settings: Settings) -> dict[s
     except InvalidEvent as exc:
         return reject(settings, event, exc)
     arn = f"arn:{partition_of(call.actor.arn)}:ec2:{call.region}:{call.account}:security-group/{group_id}"
-    subject = {"security_group": group_id, "actor": call.actor.arn or call.actor.type,
-               "rules": ", ".join(f"{r['SecurityGroupRuleId']} {r['IpProtocol']}/{r['FromPort']}-{r['ToPort']} "
-                                  f"from {r['Cidr']}" for r in rules) or "-"}  # fmt: skip
-    run = Run(settings, event_id=call.envelope.id, incident_id=incident_id_for(settings.playbook, call.event_id),
-              subject=subject, detected_at=call.event_time or call.envelope.time)  # fmt: skip
+    subject = {
+        "security_group": group_id,
+        "actor": call.actor.arn or call.actor.type,
+        "rules": ", ".join(
+            f"{r['SecurityGroupRuleId']} {r['IpProtocol']}/{r['FromPort']}-{r['ToPort']} from {r['Cidr']}"
+            for r in rules
+        )
+        or "-",
+    }
+    run = Run(
+        settings,
+        event_id=call.envelope.id,
+        incident_id=incident_id_for(settings.playbook, call.event_id),
+        subject=subject,
+        detected_at=call.event_time or call.envelope.time,
+    )
     logger.append_keys(security_group=group_id)
     summary = f"admin port opened to the world on {group_id} by {call.actor.name or call.actor.type or 'unknown'}"
     if settings.mode == "off":
@@ -106,12 +124,24 @@ def _root_sign_in(call: ApiCall, event: Any, settings: Settings) -> dict[str, An
     mfa = extra.str("MFAUsed", required=False) or "unknown"
     outcome = call.response.str("ConsoleLogin", required=False) or "unknown"
     source_ip = call.detail.str("sourceIPAddress", required=False) or "-"
-    subject = {"principal": call.actor.arn or "root", "mfa_used": mfa, "outcome": outcome, "source_ip": source_ip,
-               "user_agent": call.detail.str("userAgent", required=False)[:200] or "-"}  # fmt: skip
-    run = Run(settings, event_id=call.envelope.id, incident_id=incident_id_for(settings.playbook, call.event_id),
-              subject=subject, detected_at=call.event_time or call.envelope.time)  # fmt: skip
+    subject = {
+        "principal": call.actor.arn or "root",
+        "mfa_used": mfa,
+        "outcome": outcome,
+        "source_ip": source_ip,
+        "user_agent": call.detail.str("userAgent", required=False)[:200] or "-",
+    }
+    run = Run(
+        settings,
+        event_id=call.envelope.id,
+        incident_id=incident_id_for(settings.playbook, call.event_id),
+        subject=subject,
+        detected_at=call.event_time or call.envelope.time,
+    )
     if settings.mode == "off":
         return run.skip("playbook mode is off")
     flag = "WITHOUT MFA" if mfa != "Yes" else "with MFA"
-    return run.notify_only(f"root console sign-in ({outcome}) {flag}: root is never contained automatically",
-                           f"Root console sign-in {flag} from {source_ip} ({outcome})")  # fmt: skip
+    return run.notify_only(
+        f"root console sign-in ({outcome}) {flag}: root is never contained automatically",
+        f"Root console sign-in {flag} from {source_ip} ({outcome})",
+    )

@@ -35,15 +35,29 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
             raise InvalidEvent(f"detail.eventName: {call.event_name!r} is not a trail-tampering call")
         field = "trailName" if call.event_name == "PutEventSelectors" else "name"
         partition = partition_of(call.actor.arn)
-        trail = TrailRef.parse(call.request.str(field), path=f"detail.requestParameters.{field}",
-                               partition=partition, region=call.region, account=call.account)  # fmt: skip
+        trail = TrailRef.parse(
+            call.request.str(field),
+            path=f"detail.requestParameters.{field}",
+            partition=partition,
+            region=call.region,
+            account=call.account,
+        )
     except InvalidEvent as exc:
         return reject(settings, event, exc)
 
-    subject = {"trail": trail.arn, "call": call.event_name, "actor": call.actor.arn or call.actor.type,
-               "source_ip": call.detail.str("sourceIPAddress", required=False) or "-"}  # fmt: skip
-    run = Run(settings, event_id=call.envelope.id, incident_id=incident_id_for(settings.playbook, call.event_id),
-              subject=subject, detected_at=call.event_time or call.envelope.time)  # fmt: skip
+    subject = {
+        "trail": trail.arn,
+        "call": call.event_name,
+        "actor": call.actor.arn or call.actor.type,
+        "source_ip": call.detail.str("sourceIPAddress", required=False) or "-",
+    }
+    run = Run(
+        settings,
+        event_id=call.envelope.id,
+        incident_id=incident_id_for(settings.playbook, call.event_id),
+        subject=subject,
+        detected_at=call.event_time or call.envelope.time,
+    )
     logger.append_keys(trail=trail.name, event_name=call.event_name)
     summary = f"{call.event_name} on trail {trail.name} by {call.actor.name or call.actor.type or 'unknown'}"
 
@@ -53,8 +67,10 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
     if protected_trails and trail.name not in protected_trails:
         return run.skip(f"trail {trail.name} is not protected (protected: {', '.join(protected_trails)})")
     if call.error_code:
-        return run.notify_only(f"the call failed ({call.error_code}): it changed nothing, so nothing is restored",
-                               f"FAILED attempt: {summary}")  # fmt: skip
+        return run.notify_only(
+            f"the call failed ({call.error_code}): it changed nothing, so nothing is restored",
+            f"FAILED attempt: {summary}",
+        )
     if settings.mode == "notify":
         return run.notify_only("playbook mode is notify", summary)
 
@@ -72,8 +88,11 @@ def _contain_actor(run: Run, settings: Settings, call: ApiCall, partition: str) 
     """Contain the IAM user or role that tampered, with the credential playbook's registered actions."""
     actor = call.actor
     if actor.type not in ("IAMUser", "AssumedRole") or not actor.name:
-        run.skip_step("contain_actor", actor.arn or actor.type, f"{actor.type or 'unknown'} principals are not "
-                      "contained automatically")  # fmt: skip
+        run.skip_step(
+            "contain_actor",
+            actor.arn or actor.type,
+            f"{actor.type or 'unknown'} principals are not contained automatically",
+        )
         return
     kind = "user" if actor.type == "IAMUser" else "role"
     arn = f"arn:{partition}:iam::{call.account}:{kind}/{actor.name}"
@@ -113,10 +132,16 @@ def record(event: Any, settings: Settings) -> dict[str, Any]:
         envelope, _ = Envelope.parse(event, sources=("aws.events",), detail_types=("Scheduled Event",))
     except InvalidEvent as exc:
         return reject(settings, event, exc)
-    run = Run(settings, event_id=envelope.id, incident_id=incident_id_for(settings.playbook, f"record:{envelope.id}"),
-              subject={"region": envelope.region}, detected_at=envelope.time)  # fmt: skip
-    step = run.step("record_trail_config", envelope.region, region=envelope.region,
-                    names=list(settings.option("protected_trails")))  # fmt: skip
+    run = Run(
+        settings,
+        event_id=envelope.id,
+        incident_id=incident_id_for(settings.playbook, f"record:{envelope.id}"),
+        subject={"region": envelope.region},
+        detected_at=envelope.time,
+    )
+    step = run.step(
+        "record_trail_config", envelope.region, region=envelope.region, names=list(settings.option("protected_trails"))
+    )
     missing, weak = run.state.get("missing_trails", []), run.state.get("weakened_trails", [])
     if step.status == "failed" or missing or weak:
         problems = [f"missing: {missing}"] * bool(missing) + [f"weaker than recorded: {weak}"] * bool(weak)

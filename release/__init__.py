@@ -1,0 +1,1 @@
+"""Operator command that reverses the containment recorded in an incident (docs/release.md)."""
