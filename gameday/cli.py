@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,10 @@ def replay(args: argparse.Namespace) -> int:
                 print(f"cannot seed: {exc}", file=sys.stderr)
                 return 2
         runs = []
-        for _ in range(args.repeat):
+        for n in range(args.repeat):
+            if n and not args.redeliver:
+                # Another occurrence (a new alarm state change, a re-published finding): a new event id.
+                event = {**event, "id": str(uuid.uuid4())}
             results = gameday.dispatch(event, overrides=overrides)
             runs.append(results)
             print(format_event(event, results, gameday.notifications()))
@@ -157,7 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("replay", help="replay one event through the synthesized rules and real handlers")
     p.add_argument("event", help="path of a real-format EventBridge event (JSON)")
     p.add_argument("--seed", action="store_true", help="create what the event names in the simulated account first")
-    p.add_argument("--repeat", type=int, default=1, help="deliver the event N times (shows escalation, dedup)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="N occurrences of the event, each with a new event id (shows escalation, repeat handling)",
+    )
+    p.add_argument(
+        "--redeliver",
+        action="store_true",
+        help="with --repeat: re-deliver the same event id (EventBridge's at-least-once delivery: nothing new happens)",
+    )
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="context override")
     p.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     p.set_defaults(func=replay)

@@ -17,23 +17,21 @@ A scenario runner can take `stack.dispatch` (any `Callable[[event], list[result]
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
 import json
-import logging
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import boto3
 
-from gameday import account
+from gameday import account, capture
 from gameday.patterns import matches
 from gameday.simulator import LAMBDAS, FakeContext, _parse
 
@@ -209,7 +207,7 @@ class DeployedStack:
             settings.reset()
             clients.reset()
             handler = getattr(importlib.import_module(module_name), attr)
-            with contextlib.redirect_stdout(output), _logs_to(output):
+            with capture.handler_output(output):
                 entry["result"] = handler(event, FakeContext(function_name=fn.name))
         except Exception as exc:  # reported as Lambda would: the error and its type
             entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
@@ -222,20 +220,3 @@ class DeployedStack:
         entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
         entry["logs"] = [_parse(line) for line in output.getvalue().splitlines() if line.strip()]
         return dict(json.loads(json.dumps(entry, default=str)))
-
-
-@contextlib.contextmanager
-def _logs_to(stream: io.StringIO) -> Iterator[None]:
-    """Point the Powertools logger's handler at `stream` (it holds the stdout of its import time)."""
-    from remediation.observability import logger
-
-    handler = getattr(logger, "registered_handler", None)
-    if not isinstance(handler, logging.StreamHandler):
-        yield
-        return
-    previous = handler.setStream(stream)
-    try:
-        yield
-    finally:
-        if previous is not None:
-            handler.setStream(previous)

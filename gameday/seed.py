@@ -7,13 +7,48 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-# (module, accepts-function name, seed-function name); modules may be absent in a build.
-SEEDERS: tuple[tuple[str, str, str], ...] = (
-    ("gameday.seeders.credential", "accepts", "seed"),
-    ("gameday.seeders.health", "accepts", "seed_alarm_event"),
-    ("gameday.seeders.instance", "accepts", "seed"),
-    ("gameday.seeders.trail", "accepts", "seed"),
-    ("gameday.seeders.risky", "accepts", "seed"),
+
+def _detail(event: dict[str, Any]) -> dict[str, Any]:
+    detail = event.get("detail")
+    return detail if isinstance(detail, dict) else {}
+
+
+def _guardduty(resource_type: str) -> Callable[[dict[str, Any]], bool]:
+    def accepts(event: dict[str, Any]) -> bool:
+        resource = _detail(event).get("resource") or {}
+        return event.get("source") == "aws.guardduty" and resource.get("resourceType") == resource_type
+
+    return accepts
+
+
+def _health_ec2(event: dict[str, Any]) -> bool:
+    if event.get("source") == "aws.cloudwatch":
+        return event.get("detail-type") == "CloudWatch Alarm State Change"
+    return event.get("source") == "aws.health" and _detail(event).get("service") == "EC2"
+
+
+def _credentials_exposed(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.health" and _detail(event).get("eventTypeCode") == "AWS_RISK_CREDENTIALS_EXPOSED"
+
+
+def _trail(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.cloudtrail" and _detail(event).get("eventSource") == "cloudtrail.amazonaws.com"
+
+
+def _risky(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.signin" or (
+        event.get("source") == "aws.ec2" and _detail(event).get("eventName") == "AuthorizeSecurityGroupIngress"
+    )
+
+
+# (predicate, module, seed-function name); a module may be absent in a build.
+SEEDERS: tuple[tuple[Callable[[dict[str, Any]], bool], str, str], ...] = (
+    (_guardduty("AccessKey"), "gameday.seeders.credential", "seed"),
+    (_credentials_exposed, "gameday.seeders.credential", "seed_exposed_key"),
+    (_health_ec2, "gameday.seeders.health", "seed_alarm_event"),
+    (_guardduty("Instance"), "gameday.seeders.instance", "seed"),
+    (_trail, "gameday.seeders.trail", "seed"),
+    (_risky, "gameday.seeders.risky", "seed"),
 )
 
 
@@ -23,13 +58,13 @@ class NoSeeder(LookupError):
 
 def _candidates() -> list[tuple[Callable[[dict[str, Any]], bool], Callable[[dict[str, Any]], dict[str, Any]]]]:
     out = []
-    for module_name, accepts, seed in SEEDERS:
+    for accepts, module_name, seed in SEEDERS:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError:
             continue
-        if hasattr(module, accepts) and hasattr(module, seed):
-            out.append((getattr(module, accepts), getattr(module, seed)))
+        if hasattr(module, seed):
+            out.append((accepts, getattr(module, seed)))
     return out
 
 

@@ -9,11 +9,9 @@ handler with exactly the environment the template gives that function.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
 import json
-import logging
 import os
 import sys
 import time
@@ -22,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gameday import account, guardrails, template
+from gameday import account, capture, guardrails, template
 from gameday.patterns import matches
 
 LAMBDAS = template.ROOT / "lambdas"
@@ -109,18 +107,10 @@ class Simulation:
             guard = guardrails.enforcer(guardrails.deny_statements(self.template, function_id))
             clients.add_hook(guard)
             handler = getattr(importlib.import_module(module_name), attr)
-            from remediation.observability import logger
-
-            # Powertools' handler holds the stdout of its creation: point it at the capture too.
-            streams = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
-            saved_streams = [h.setStream(output) for h in streams]
             try:
-                with contextlib.redirect_stdout(output):
+                with capture.handler_output(output):
                     entry["result"] = handler(event, FakeContext(function_name=self.physical[function_id].ref))
             finally:
-                for h, stream in zip(streams, saved_streams, strict=True):
-                    if stream is not None:
-                        h.setStream(stream)
                 clients.remove_hook(guard)
                 clients.reset()
         except Exception as exc:  # the simulator reports what Lambda would: the error and its type

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +32,17 @@ ACCOUNT = "123456789012"
 
 
 def load_event(name: str, **replacements: str) -> dict[str, Any]:
-    """Load tests/events/<name>.json, replacing placeholder strings (e.g. a key id moto generated)."""
+    """Load tests/events/<name>.json, replacing placeholder strings (e.g. a key id moto generated).
+
+    Every event EventBridge publishes has its own id, so each load gets a new one; a test
+    that means a re-delivery dispatches the same dict again.
+    """
     text = (EVENTS / f"{name}.json").read_text()
     for old, new in replacements.items():
         text = text.replace(old, new)
-    return dict(json.loads(text))
+    event = dict(json.loads(text))
+    event["id"] = str(uuid.uuid4())
+    return event
 
 
 def fresh(event: dict[str, Any], when: datetime | None = None) -> dict[str, Any]:

@@ -9,11 +9,6 @@ from typing import Any
 import boto3
 
 
-def accepts(event: dict[str, Any]) -> bool:
-    detail = event.get("detail") or {}
-    return event.get("source") == "aws.guardduty" and (detail.get("resource") or {}).get("resourceType") == "AccessKey"
-
-
 def seed(event: dict[str, Any]) -> dict[str, Any]:
     """Create the finding's principal (user with a key, or role) and rewrite the key id."""
     details = event["detail"]["resource"]["accessKeyDetails"]
@@ -36,4 +31,18 @@ def seed(event: dict[str, Any]) -> dict[str, Any]:
         }
         with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    return dict(json.loads(text))
+
+
+def seed_exposed_key(event: dict[str, Any]) -> dict[str, Any]:
+    """An IAM user whose key AWS Health reports as exposed; the key id is rewritten into the event."""
+    iam = boto3.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_user(UserName="compromised-user")
+    new_key = iam.create_access_key(UserName="compromised-user")["AccessKey"]["AccessKeyId"]
+    text = json.dumps(event)
+    for entity in event.get("detail", {}).get("affectedEntities", []):
+        old = entity.get("entityValue")
+        if isinstance(old, str) and old:
+            text = text.replace(old, new_key)
     return dict(json.loads(text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import boto3
@@ -29,7 +30,7 @@ def lifecycle(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def scheduled_event() -> dict[str, Any]:
     return {
         "version": "0",
-        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "id": str(uuid.uuid4()),  # every scheduled run is its own event
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",

@@ -49,7 +49,8 @@ def only(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def incident_items(sim: Any) -> list[dict[str, Any]]:
     table = sim.resource("CoreIncidents").ref
-    return list(boto3.client("dynamodb").scan(TableName=table)["Items"])
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    return [i for i in items if i["pk"]["S"].startswith("INCIDENT#")]
 
 
 def evidence_keys(sim: Any) -> list[str]:

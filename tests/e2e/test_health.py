@@ -127,9 +127,11 @@ def test_scheduled_retirement_notifies_by_default(sim: Any) -> None:
 
 def test_instance_check_reboots_then_escalates_to_stop_start_then_a_person(sim: Any) -> None:
     instance_id = monitored("t3.micro")
-    event = event_for("cloudwatch/alarm_instance_check_alarm", instance_id)
-
-    path = [health_result(gameday.dispatch(event)) for _ in range(4)]
+    # Each failure is a new alarm state change: a new event (a re-delivery would be ignored).
+    path = [
+        health_result(gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id)))
+        for _ in range(4)
+    ]
 
     actions = [[a for a, status in steps(r) if a != "inspect_instance_health" and status == "succeeded"] for r in path]
     assert actions == [["reboot_instance"], ["reboot_instance"], ["stop_start_instance"], []]
@@ -311,9 +313,10 @@ def test_dry_run_plans_without_acting_or_counting(aws: None) -> None:
     dry = {"health.mode": "dry_run"}
     gameday.simulation(dry)
     instance_id = monitored("t3.micro", overrides=dry)
-    event = event_for("cloudwatch/alarm_instance_check_alarm", instance_id)
-
-    path = [health_result(gameday.dispatch(event, overrides=dry)) for _ in range(3)]
+    path = [
+        health_result(gameday.dispatch(event_for("cloudwatch/alarm_instance_check_alarm", instance_id), overrides=dry))
+        for _ in range(3)
+    ]
 
     assert [r["decision"] for r in path] == ["dry_run"] * 3
     assert all(steps(r) == [("inspect_instance_health", "succeeded"), ("reboot_instance", "planned")] for r in path)

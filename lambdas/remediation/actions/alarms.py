@@ -96,6 +96,7 @@ def ensure(
     "put_instance_alarms",
     permissions=(ALARM_WRITE, EC2_FOR_ALARM_ACTIONS, CREATE_SLR),
     description="create (idempotently) the instance's status-check and metric alarms",
+    repeatable=True,
 )
 def put_instance_alarms(run: Run, *, info: dict[str, Any], partition: str, region: str) -> Outcome:
     done = ensure(run, info, partition, region)
@@ -113,6 +114,7 @@ def put_instance_alarms(run: Run, *, info: dict[str, Any], partition: str, regio
     "delete_instance_alarms",
     permissions=(ALARM_WRITE,),
     description="delete the alarms of a terminated instance",
+    repeatable=True,
 )
 def delete_instance_alarms(run: Run, *, instance_id: str) -> Outcome:
     prefix = alarms.instance_prefix(run.settings.name_prefix, instance_id)
@@ -137,6 +139,7 @@ def monitored(run: Run, info: dict[str, Any]) -> bool:
     "reconcile_alarms",
     permissions=(ALARM_WRITE, EC2_FOR_ALARM_ACTIONS, CREATE_SLR),
     description="create missing, repair drifted and delete orphaned alarms across the fleet",
+    repeatable=True,
 )
 def reconcile_alarms(run: Run, *, partition: str, region: str) -> Outcome:
     static = set(run.settings.option("static_instance_ids"))

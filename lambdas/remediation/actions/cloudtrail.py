@@ -130,6 +130,7 @@ def weakened(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
     ),
     description="record the protected trails' configuration (never replacing it by a weaker one)",
     mutating=False,
+    repeatable=True,
 )
 def record_trail_config(run: Run, *, region: str, names: list[str]) -> Outcome:
     client = cloudtrail(region)

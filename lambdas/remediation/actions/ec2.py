@@ -72,6 +72,7 @@ def describe(instance_id: str) -> dict[str, Any]:
     ),
     description="read the instance's live state: tags, interfaces, volumes, Auto Scaling group, instance role",
     mutating=False,
+    repeatable=True,
 )
 def inspect_instance(run: Run, *, instance_id: str) -> Outcome:
     info = describe(instance_id)
@@ -132,6 +133,7 @@ def _delete_on_termination(instance_id: str) -> dict[str, bool]:
         Permission(("ec2:DescribeInstanceAttribute",)),
     ),
     description="enable termination protection, set shutdown behaviour to stop, keep volumes on termination",
+    repeatable=True,
 )
 def preserve_instance(run: Run, *, instance_id: str) -> Outcome:
     client = ec2()
@@ -171,6 +173,7 @@ def preserve_instance(run: Run, *, instance_id: str) -> Outcome:
     "tag_incident",
     permissions=(Permission(("ec2:CreateTags",), (*INSTANCES, *VOLUMES)),),
     description="tag the instance and its volumes with the incident id",
+    repeatable=True,
 )
 def tag_incident(run: Run, *, instance_id: str, volumes: list[str]) -> Outcome:
     ec2().create_tags(Resources=[instance_id, *volumes], Tags=[{"Key": INCIDENT_TAG, "Value": run.incident_id}])
@@ -344,6 +347,7 @@ def _group(run: Run, name: str, vpc_id: str, *, all_open: bool) -> str:
     ),
     description="move every network interface to the isolation security group (two-step: untrack, then isolate)",
     containment=True,
+    destructive=True,
 )
 def isolate_network(run: Run, *, interfaces: list[dict[str, Any]]) -> Outcome:
     client = ec2()
@@ -385,6 +389,7 @@ def isolate_network(run: Run, *, interfaces: list[dict[str, Any]]) -> Outcome:
     ),
     description="take the instance out of its Auto Scaling group (detach or standby) without lowering the minimum",
     containment=True,
+    destructive=True,
 )
 def leave_auto_scaling_group(run: Run, *, instance_id: str, group: str) -> Outcome:
     client = clients.client("autoscaling")
@@ -566,6 +571,7 @@ def terminate_instance(run: Run, *, instance_id: str) -> Outcome:
     permissions=(Permission(("ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules")),),
     description="read the security group's tags and the rules an API call created",
     mutating=False,
+    repeatable=True,
 )
 def inspect_security_group(run: Run, *, group_id: str, rule_ids: list[str]) -> Outcome:
     client = ec2()

@@ -46,6 +46,7 @@ def _wait_for(run: Run, instance_id: str, wanted: set[str], timeout: float) -> s
     ),
     description="read the instance's state, tags, storage, Auto Scaling group and recovery support",
     mutating=False,
+    repeatable=True,
 )
 def inspect_instance_health(run: Run, *, instance_id: str) -> Outcome:
     info = instances.describe(instance_id)
@@ -62,6 +63,7 @@ def inspect_instance_health(run: Run, *, instance_id: str) -> Outcome:
     permissions=(Permission(("cloudwatch:DescribeAlarms",), ALARMS),),
     description="confirm the system-check alarm carries the native recover action (CloudWatch recovers)",
     mutating=False,
+    repeatable=True,
 )
 def confirm_recover_action(run: Run, *, alarm_name: str, partition: str, region: str) -> Outcome:
     found = instances.cloudwatch().describe_alarms(AlarmNames=[alarm_name], AlarmTypes=["MetricAlarm"])
@@ -153,6 +155,7 @@ def mark_unhealthy(run: Run, *, instance_id: str, group: str) -> Outcome:
     permissions=(Permission(("ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeNetworkInterfaces")),),
     description="write the instance's configuration (tags, volumes, network) to the evidence bucket",
     mutating=False,
+    repeatable=True,
 )
 def capture_instance_config(run: Run, *, instance_id: str) -> Outcome:
     instance = instances.raw(instance_id)

@@ -102,6 +102,7 @@ def deactivate_access_key(run: Run, *, user: str, key_id: str) -> Outcome:
     "restore_access_key",
     permissions=(Permission(("iam:UpdateAccessKey", "iam:ListAccessKeys"), USERS),),
     description="set a key this run deactivated back to Active (a protected principal was contained by mistake)",
+    repeatable=True,
 )
 def restore_access_key(run: Run, *, user: str, key_id: str) -> Outcome:
     iam = clients.iam()

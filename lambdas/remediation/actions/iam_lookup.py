@@ -20,6 +20,7 @@ USERS = ("arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*",)
     permissions=(Permission(("iam:GetAccessKeyLastUsed",), USERS),),
     description="find the IAM user an access key belongs to (iam:GetAccessKeyLastUsed returns UserName)",
     mutating=False,
+    repeatable=True,
 )
 def lookup_key_owner(run: Run, *, key_id: str) -> Outcome:
     try:
