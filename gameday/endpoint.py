@@ -141,8 +141,10 @@ class DeployedTarget:
         deployed = json.loads(body) if isinstance(body, str) else body
         expected = template.synthesize(self.context)
 
-        def strip(resources: dict[str, Any]) -> dict[str, Any]:  # cdk-nag acknowledgements live in Metadata
-            return {k: {p: v for p, v in r.items() if p != "Metadata"} for k, r in resources.items()}
+        def strip(resources: dict[str, Any]) -> dict[str, Any]:
+            # cdk-nag acknowledgements live in Metadata; the CLI adds its own AWS::CDK::Metadata (version info)
+            return {k: {p: v for p, v in r.items() if p != "Metadata"} for k, r in resources.items()
+                    if r.get("Type") != "AWS::CDK::Metadata"}  # fmt: skip
 
         mine, theirs = strip(expected["Resources"]), strip(deployed.get("Resources", {}))
         differing = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
