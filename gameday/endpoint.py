@@ -256,9 +256,15 @@ class DeployedTarget:
                 playbooks=self.playbooks, schedule=self.schedule, skip=self.skip_reason,
                 check_requires=check_requires,
             )  # fmt: skip
-        finally:
-            problems = self.sweep()
-            self._last_end = time.monotonic()
+        except BaseException:
+            self.sweep()
+            raise
+        if result.status == "skipped" and not result.steps:
+            # With a `schedule` given, every skip (requires, during_wait, skip_reason) is decided
+            # before the scenario's state is built: nothing to remove, no gap needed.
+            return result, []
+        problems = self.sweep()
+        self._last_end = time.monotonic()
         return result, problems
 
     def run(self, scenarios: Sequence[Scenario], *, check_requires: bool = True,
@@ -294,6 +300,7 @@ def inventory(clients: Callable[[str], Any]) -> dict[str, set[str]]:
     iam, ec2 = clients("iam"), clients("ec2")
     instances = [i for r in _pages(ec2, "describe_instances", "Reservations") for i in r["Instances"]]
     trails = clients("cloudtrail").describe_trails(includeShadowTrails=False)["trailList"]
+    terminated = {i["InstanceId"] for i in instances if i["State"]["Name"] == "terminated"}
     return {
         "users": _ids(iam, "list_users", "Users", "UserName"),
         "groups": _ids(iam, "list_groups", "Groups", "GroupName"),
@@ -302,7 +309,8 @@ def inventory(clients: Callable[[str], Any]) -> dict[str, set[str]]:
         "policies": _ids(iam, "list_policies", "Policies", "Arn", Scope="Local"),
         "instances": {i["InstanceId"] for i in instances if i["State"]["Name"] != "terminated"},
         "security_groups": _ids(ec2, "describe_security_groups", "SecurityGroups", "GroupId"),
-        "network_interfaces": _ids(ec2, "describe_network_interfaces", "NetworkInterfaces", "NetworkInterfaceId"),
+        "network_interfaces": {n["NetworkInterfaceId"] for n in _pages(ec2, "describe_network_interfaces",
+                               "NetworkInterfaces") if not _primary_of(n, terminated)},
         "volumes": _ids(ec2, "describe_volumes", "Volumes", "VolumeId"),
         "snapshots": _ids(ec2, "describe_snapshots", "Snapshots", "SnapshotId", OwnerIds=["self"]),
         "launch_templates": {t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]},
@@ -312,6 +320,12 @@ def inventory(clients: Callable[[str], Any]) -> dict[str, set[str]]:
         "trails": {t["Name"] for t in trails},
         "buckets": {b["Name"] for b in clients("s3").list_buckets()["Buckets"]},
     }  # fmt: skip
+
+
+def _primary_of(interface: dict[str, Any], terminated: set[str]) -> bool:
+    """A terminated instance's primary interface: AWS deletes it with the instance, moto keeps it."""
+    attachment = interface.get("Attachment") or {}
+    return attachment.get("DeviceIndex") == 0 and attachment.get("InstanceId") in terminated
 
 
 def sweep(clients: Callable[[str], Any], baseline: dict[str, set[str]]) -> list[str]:
@@ -359,8 +373,8 @@ def _terminate(ec2: Any, instance_id: str) -> None:
 def _delete_interface(ec2: Any, eni: str) -> None:
     found = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"]
     attachment = found[0].get("Attachment") if found else None
-    if attachment and attachment.get("DeviceIndex", 0) == 0:
-        return  # a primary interface goes with its (terminated) instance
+    if attachment and attachment.get("DeviceIndex") == 0:
+        return  # a primary interface goes with its instance (terminated by the sweep)
     if attachment:
         with contextlib.suppress(Exception):
             ec2.detach_network_interface(AttachmentId=attachment["AttachmentId"], Force=True)
