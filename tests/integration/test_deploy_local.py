@@ -1,6 +1,6 @@
 """`cdk deploy` proven without an AWS account: the real CDK CLI against a local moto server.
 
-One run of the whole path (about 3-4 minutes on 2 cores): bootstrap, deploy, verify,
+One run of the whole path (about 3.5 minutes on 2 cores): bootstrap, deploy, verify,
 rehearse, the built-in game-day library against the deployed stack, update deploy with
 changed context, verify, rehearse, diff, destroy, nothing left.
 The emulator is stopped whatever happens (`deploylocal.emulator.Emulator`).
