@@ -1,7 +1,8 @@
 """The whole deploy-local path, in order, with a report of every step.
 
-bootstrap -> deploy -> verify -> rehearse -> (seed layer) -> deploy with changed context
--> verify -> rehearse -> diff -> empty buckets -> destroy -> assert nothing is left.
+bootstrap -> deploy -> verify -> rehearse -> the built-in game-day library against the
+deployed stack -> (seed layer) -> deploy with changed context -> verify -> rehearse -> diff
+-> empty buckets -> destroy -> assert nothing is left.
 The emulator is a fresh moto server per run, stopped at the end whatever happened; once
 the stack exists, destroy is attempted even when a later step failed.
 """
@@ -22,6 +23,7 @@ from deploylocal.cdk import Cdk, Step, require_cli
 from deploylocal.emulator import REGION, Emulator
 from deploylocal.rehearse import Rehearsal, credential_compromise
 from deploylocal.verify import Verification, verify
+from gameday.endpoint import DeployedTarget, EndpointRun
 from gameday.remote import DeployedStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +47,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     leftover_checks: list[str] = field(default_factory=list)
+    library: EndpointRun | None = None  # the built-in scenarios against the first deploy
+    scorecard: str = ""
     errors: list[str] = field(default_factory=list)
     destroyed: bool = False
     seconds: float = 0.0
@@ -61,6 +65,8 @@ class Report:
             and all(v.ok for v in self.verifications)
             and len(self.rehearsals) == 2
             and all(r.ok for r in self.rehearsals)
+            and self.library is not None
+            and self.library.ok
         )
 
     def steps_table(self) -> str:
@@ -84,9 +90,26 @@ class Report:
                     else "LEFT BEHIND: " + "; ".join(self.leftovers)
                 )
             )
+        if self.library is not None:
+            parts.append(self.library_summary())
         parts += [f"Note: {n}" for n in self.notes]
         parts += [f"ERROR: {e}" for e in self.errors]
         return "\n".join(parts)
+
+    def library_summary(self) -> str:
+        run = self.library
+        if run is None:
+            return "Game-day library against the deployed stack: did not run"
+        c = run.counts
+        verdict = "PASS" if run.ok else "FAIL"
+        lines = [
+            f"Game-day library against the deployed stack: {verdict} in {run.seconds:.0f}s ({c['passed']} "
+            f"passed, {c['failed']} failed, {c['error']} error(s), {c['skipped']} skipped)"
+        ]
+        lines += [f"  SKIP {name}: {reason}" for name, reason in run.skips]
+        lines += [f"  FAIL {r.name}: {r.reason}" for r in run.results if r.status in ("failed", "error")]
+        lines += [f"  CLEANUP {p}" for p in run.cleanup_problems]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +130,8 @@ class Report:
             ],
             "verifications": [v.to_dict() for v in self.verifications],
             "rehearsals": [r.to_dict() for r in self.rehearsals],
+            "library": self.library.to_dict() if self.library else None,
+            "scorecard": self.scorecard,
             "destroyed": self.destroyed,
             "leftovers": self.leftovers,
             "leftover_checks": self.leftover_checks,
@@ -176,6 +201,29 @@ def _check(
     echo(rehearsal.table())
 
 
+def _library(report: Report, endpoint: str, stack_name: str, *, echo: Callable[[str], None]) -> None:
+    """Every built-in scenario against the deployed stack (`python -m gameday run --endpoint`'s code path)."""
+    from gameday import library
+    from gameday import report as scorecards
+    from gameday.scenario import load
+
+    try:
+        target = DeployedTarget(endpoint, stack_name=stack_name, context=BASE_CONTEXT)
+        target.check_context()
+        scenarios = [load(path) for path in library.scenario_files()]
+        echo(f"game-day library against the deployed stack: {len(scenarios)} scenarios")
+        report.library = target.run(scenarios, on_result=lambda i, n, r: echo(scorecards.progress_line(i, n, r)))
+    except Exception as exc:  # recorded; the update, diff and destroy still run
+        report.errors.append(f"game-day library: {type(exc).__name__}: {exc}")
+        return
+    report.scorecard = scorecards.scorecard(report.library.results)
+    echo(report.scorecard)
+    for result in report.library.results:
+        if result.status in ("failed", "error"):
+            echo(scorecards.failures_text(result))
+    echo(report.library_summary())
+
+
 def _cycle(
     report: Report, cdk: Cdk, endpoint: str, *, stack_name: str, update: dict[str, str], echo: Callable[[str], None]
 ) -> None:
@@ -189,6 +237,7 @@ def _cycle(
             return
         first = _template(cdk, stack_name)
         _check(report, endpoint, stack_name, first, label="deploy (create)", echo=echo)
+        _library(report, endpoint, stack_name, echo=echo)
 
         seeded = resources.seed_layers(clients("lambda"), resources.template_layers(first))
         report.notes += [f"seeded AWS-managed layer in the emulator: {line}" for line in seeded]

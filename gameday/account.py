@@ -98,9 +98,14 @@ def notifications() -> list[dict[str, Any]]:
         url = sqs.get_queue_url(QueueName=TAP_QUEUE)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist:
         return []
+    return drain(sqs, url)
+
+
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Receive and delete every SNS notification waiting in the tap queue at `url`."""
     out: list[dict[str, Any]] = []
     while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
         if not batch:
             return out
         for message in batch:

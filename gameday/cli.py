@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -94,19 +95,39 @@ def run(args: argparse.Namespace) -> int:
             return 2
     if args.only:
         scenarios = [s for s in scenarios if any(word in s.name for word in args.only)]
-    _quiet_runtime()
-    results = []
     out = sys.stderr if args.json else sys.stdout
-    for index, scenario in enumerate(scenarios, 1):
-        result = runner.run_scenario(scenario, overrides=overrides, check_requires=not args.ignore_requires)
-        results.append(result)
-        print(report.progress_line(index, len(scenarios), result), file=out, flush=True)
+
+    def show(index: int, total: int, result: runner.ScenarioResult) -> None:
+        print(report.progress_line(index, total, result), file=out, flush=True)
         if not args.quiet and result.steps:
             print("\n".join("      " + line for line in result.timeline().splitlines()), file=out)
         if result.status in ("failed", "error"):
             print(report.failures_text(result), file=out)
+
+    cleanup_problems: list[str] = []
+    if args.endpoint:
+        if args.disable:
+            print("error: --disable cannot change a deployed stack; deploy with -c <mode key>=off", file=sys.stderr)
+            return 2
+        code, results, cleanup_problems = _run_deployed(args, overrides, scenarios, show, out)
+        if code is not None:
+            return code
+    else:
+        _quiet_runtime()
+        results = []
+        for index, scenario in enumerate(scenarios, 1):
+            result = runner.run_scenario(scenario, overrides=overrides, check_requires=not args.ignore_requires)
+            results.append(result)
+            show(index, len(scenarios), result)
     print("", file=out)
     print(report.scorecard(results), file=out)
+    skips = [r for r in results if r.status == "skipped"]
+    if args.endpoint and skips:
+        print("\nSkipped against the deployed stack:", file=out)
+        print("\n".join(f"  {r.name}: {r.reason}" for r in skips), file=out)
+    if cleanup_problems:
+        print("\nCLEANUP FAILED (later scenarios may not have started from a clean account):", file=out)
+        print("\n".join(f"  {p}" for p in cleanup_problems), file=out)
     if args.report:
         target = Path(args.report)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -115,8 +136,32 @@ def run(args: argparse.Namespace) -> int:
         print(f"report written to {target}", file=out)
     if args.json:
         print(report.to_json(results))
-    failed = report.failing(results) or (args.strict and any(r.status == "skipped" for r in results))
+    failed = report.failing(results) or bool(cleanup_problems) or (args.strict and bool(skips))
     return 1 if failed else 0
+
+
+def _run_deployed(
+    args: argparse.Namespace, context: dict[str, Any], scenarios: list[Any], show: Any, out: Any
+) -> tuple[int | None, list[Any], list[str]]:
+    """Run against the stack deployed behind --endpoint: (exit code if it cannot run, results, cleanup problems)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gameday.endpoint import ContextMismatch, DeployedTarget
+    from gameday.remote import StackNotDeployed
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)  # fake credentials only (DeployedStack): never reach for a real account
+    try:
+        target = DeployedTarget(args.endpoint, stack_name=args.stack_name, context=context)
+        target.check_context()
+    except (ContextMismatch, StackNotDeployed, ClientError, BotoCoreError) as exc:
+        print(f"error: {args.stack_name} at {args.endpoint}: {exc}", file=sys.stderr)
+        return 2, [], []
+    given = " ".join(f"{k}={v}" for k, v in context.items()) or "cdk.json only"
+    print(f"against {args.stack_name} deployed at {args.endpoint} (context: {given}); playbooks: "
+          f"{', '.join(sorted(target.playbooks))}", file=out, flush=True)  # fmt: skip
+    run = target.run(scenarios, check_requires=not args.ignore_requires, on_result=show)
+    return None, run.results, run.cleanup_problems
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -205,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
         "their expectations fail)",
     )
     p.add_argument("--strict", action="store_true", help="a skipped scenario fails the run too")
+    p.add_argument("--endpoint", metavar="URL",
+                   help="run against the stack DEPLOYED behind this emulator endpoint (its rules and "
+                   "functions' environments; handlers in-process); --config then names the context "
+                   "it was deployed with")  # fmt: skip
+    p.add_argument("--stack-name", default="AutoRemediation", help="the deployed stack (with --endpoint)")
     p.set_defaults(func=run)
 
     p = commands.add_parser("plan", help="print the response plan the current configuration implies (Markdown)")

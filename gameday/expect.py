@@ -450,16 +450,23 @@ def _step_matches(pattern: str, status: str, steps: dict[str, str]) -> bool:
 
 
 def _evidence_check(world: World, name: str, results: list[dict[str, Any]]) -> Check:
+    """Evidence written during this scenario (a deployed stack's bucket is shared by every scenario,
+    and a fixture's finding id, hence its incident id, recurs: older objects do not count)."""
     s3 = world.client("s3")
     incidents = {r["result"]["incident_id"] for r in results if (r.get("result") or {}).get("incident_id")}
-    found = []
+    since = world.started_at.replace(microsecond=0)  # S3 keeps LastModified to the second
+    found: list[str] = []
+    older: list[str] = []
     for bucket in s3.list_buckets()["Buckets"]:
         if "evidence" not in bucket["Name"]:
             continue
         for incident in incidents:
             listed = s3.list_objects_v2(Bucket=bucket["Name"], Prefix=f"incidents/{incident}/").get("Contents", [])
-            found += [o["Key"] for o in listed if o["Key"].endswith(f"/{name}.json")]
-    return Check(f"evidence {name} stored for the incident", True, found or "missing", bool(found))
+            for obj in listed:
+                if obj["Key"].endswith(f"/{name}.json"):
+                    (found if obj["LastModified"] >= since else older).append(obj["Key"])
+    actual: Any = found or (f"missing (only from before this scenario: {older})" if older else "missing")
+    return Check(f"evidence {name} stored for the incident", True, actual, bool(found))
 
 
 def _alarm_checks(world: World, wanted: dict[str, Any], alarms: list[dict[str, Any]]) -> list[Check]:

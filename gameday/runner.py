@@ -226,8 +226,10 @@ def build_event(step: dict[str, Any], world: World, scenario: Scenario) -> dict[
     return event if step.get("keep_times") else refresh_times(event)
 
 
-def scheduled_event(rule_id: str) -> dict[str, Any]:
+def scheduled_event(rule_id: str, arn: str = "") -> dict[str, Any]:
+    """The event EventBridge sends a scheduled rule's targets (`arn`: the rule's, default from its id)."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    arn = arn or f"arn:{account.PARTITION}:events:{account.REGION}:{account.ACCOUNT}:rule/{rule_id}"
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -236,7 +238,7 @@ def scheduled_event(rule_id: str) -> dict[str, Any]:
         "account": account.ACCOUNT,
         "time": stamp,
         "region": account.REGION,
-        "resources": [f"arn:{account.PARTITION}:events:{account.REGION}:{account.ACCOUNT}:rule/{rule_id}"],
+        "resources": [arn],
         "detail": {},
     }
 
@@ -267,20 +269,32 @@ class LocalTarget:
         return ran, results
 
 
+Schedule = Callable[[str], tuple[list[str], list[dict[str, Any]]]]
+"""Run the scheduled rules whose id contains the text: (rules run, invocation results)."""
+
+
 class CustomTarget:
     """Any `dispatch(event)` of the simulator's shape, e.g. a deployed emulator stack."""
 
     can_interleave = False
 
-    def __init__(self, dispatch: Dispatch, notifications: Callable[[], list[dict[str, Any]]] | None) -> None:
+    def __init__(
+        self,
+        dispatch: Dispatch,
+        notifications: Callable[[], list[dict[str, Any]]] | None,
+        schedule: Schedule | None = None,
+    ) -> None:
         self.dispatch = dispatch
         self._notifications = notifications
+        self._schedule = schedule
 
     def notifications(self) -> list[dict[str, Any]]:
         return self._notifications() if self._notifications else account.notifications()
 
     def schedule(self, text: str) -> tuple[list[str], list[dict[str, Any]]]:
-        raise Skip("scheduled rules can only be run by the in-process simulator")
+        if self._schedule is None:
+            raise Skip("scheduled rules can only be run by the in-process simulator")
+        return self._schedule(text)
 
 
 def run_scenario(
@@ -293,11 +307,17 @@ def run_scenario(
     playbooks: set[str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     check_requires: bool = True,
+    schedule: Schedule | None = None,
+    skip: Callable[[Scenario], str | None] | None = None,
 ) -> ScenarioResult:
     """Run one scenario. `overrides` (e.g. --config) win over the scenario's own `config`.
 
     `check_requires=False` runs it even without its playbooks (a scenario's state, attacker
     moves and expectations can be rehearsed before its playbook exists; they then fail).
+    With `dispatch`, `schedule` runs the target's scheduled rules (without it, a scenario
+    with a `schedule` step is skipped) and `skip(scenario)` names why the target cannot run
+    a scenario (or None), e.g. a deployed stack whose configuration differs from the
+    scenario's `config`.
     """
     started = time.perf_counter()
     config = {**scenario.config, **(overrides or {})}
@@ -325,7 +345,11 @@ def run_scenario(
         else:
             if any(s.get("during_wait") for s in scenario.events):
                 raise Skip("attacker actions during the wait need the in-process simulator")
-            _execute(scenario, result, CustomTarget(dispatch, notifications), World(clients), None, sleep=sleep)
+            reason = skip(scenario) if skip is not None else None
+            if reason:
+                raise Skip(reason)
+            target = CustomTarget(dispatch, notifications, schedule)
+            _execute(scenario, result, target, World(clients), None, sleep=sleep)
     except Skip as exc:
         result.status, result.reason = "skipped", str(exc)
     except Exception as exc:  # a scenario that cannot run is reported with its cause, the others still run
