@@ -1,4 +1,4 @@
-"""Entry point: `python -m release INCIDENT_ID [--yes] [--reactivate-keys]`."""
+"""Entry point: `python -m release INCIDENT_ID [--yes] [--reactivate-keys] [--reopen-ingress]`."""
 
 from __future__ import annotations
 

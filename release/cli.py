@@ -1,4 +1,4 @@
-"""`python -m release INCIDENT_ID [--yes] [--reactivate-keys]`: undo an incident's containment.
+"""`python -m release INCIDENT_ID [--yes] [--reactivate-keys] [--reopen-ingress]`: undo an incident's containment.
 
 Runs with the operator's own credentials against the real account. Without `--yes` it
 only shows what it would do. It reads the incident item (steps with before-states) from
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None, *, out: TextIO = sys.stdout, session: An
     parser.add_argument("incident_id")
     parser.add_argument("--yes", action="store_true", help="apply the reversal (default: only show it)")
     parser.add_argument("--reactivate-keys", action="store_true", help="also reactivate deactivated access keys")
+    parser.add_argument(
+        "--reopen-ingress", action="store_true", help="also re-authorize revoked world-open admin-port ingress rules"
+    )
     parser.add_argument("--table", help="incident table (default: stack output IncidentTableName)")
     parser.add_argument("--bucket", help="evidence bucket (default: stack output EvidenceBucketName)")
     parser.add_argument("--stack", default=STACK_NAME, help=f"stack name (default {STACK_NAME})")
@@ -85,7 +88,13 @@ def main(argv: list[str] | None = None, *, out: TextIO = sys.stdout, session: An
             raise
         return dict(json.loads(body.read()))
 
-    ctx = Context(incident=incident, evidence=evidence, clients=client, reactivate_keys=args.reactivate_keys)
+    ctx = Context(
+        incident=incident,
+        evidence=evidence,
+        clients=client,
+        reactivate_keys=args.reactivate_keys,
+        reopen_ingress=args.reopen_ingress,
+    )
     changes = plan(ctx)
     subject = incident.get("subject", {})
     print(f"Incident {args.incident_id} ({incident.get('playbook')}, status {incident.get('status')})", file=out)
@@ -99,7 +108,8 @@ def main(argv: list[str] | None = None, *, out: TextIO = sys.stdout, session: An
     log = []
     for change in changes:
         if change.apply is None:
-            log.append({"action": change.action, "target": change.target, "result": "manual"})
+            result = "kept" if change.kept else "manual"
+            log.append({"action": change.action, "target": change.target, "result": result})
             continue
         try:
             change.apply()
@@ -126,7 +136,7 @@ def _show(changes: list[Change], out: TextIO) -> None:
         return
     print("\nPlan:", file=out)
     for change in changes:
-        mark = "apply " if change.apply is not None else "manual"
+        mark = "apply " if change.apply is not None else "kept  " if change.kept else "manual"
         print(f"  [{mark}] {change.description}" + (f"\n           {change.note}" if change.note else ""), file=out)
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import fresh, load_event
 
 import gameday
 from gameday import calls
+from tests.conftest import fresh, load_event
 
 USER = "compromised-user"
 
@@ -295,22 +295,56 @@ def test_missing_guardrail_is_detected_and_the_change_undone(sim: Any, monkeypat
 
 
 def test_template_denies_mutating_actions_on_protected_principals(template: dict[str, Any]) -> None:
-    statements = [
-        s
-        for r in template["Resources"].values()
+    """Every function role carries one Deny of its changing actions on protected-tagged resources."""
+    statements = {
+        logical_id.split("RoleDefaultPolicy")[0]: s
+        for logical_id, r in template["Resources"].items()
         if r["Type"] == "AWS::IAM::Policy"
         for s in r["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Deny"
-    ]
-    assert statements == [
-        {
-            "Action": ["iam:DeleteLoginProfile", "iam:PutRolePolicy", "iam:PutUserPolicy", "iam:UpdateAccessKey"],
+    }
+    denied = {
+        "Credential": ["iam:DeleteLoginProfile", "iam:PutRolePolicy", "iam:PutUserPolicy", "iam:UpdateAccessKey"],
+        "Instance": [
+            "autoscaling:DetachInstances",
+            "autoscaling:EnterStandby",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:CreateSecurityGroup",
+            "ec2:CreateSnapshot",
+            "ec2:CreateTags",
+            "ec2:ModifyInstanceAttribute",
+            "ec2:ModifyNetworkInterfaceAttribute",
+            "ec2:RevokeSecurityGroupEgress",
+            "elasticloadbalancing:DeregisterTargets",
+            "iam:PutRolePolicy",
+        ],
+        "Trail": [
+            "cloudtrail:AddTags",
+            "cloudtrail:CreateTrail",
+            "cloudtrail:PutEventSelectors",
+            "cloudtrail:PutInsightSelectors",
+            "cloudtrail:StartLogging",
+            "cloudtrail:UpdateTrail",
+        ],
+        "RiskyChange": "ec2:RevokeSecurityGroupIngress",
+        "Health": ["autoscaling:SetInstanceHealth", "ec2:RebootInstances", "ec2:StartInstances", "ec2:StopInstances"],
+        "AlarmLifecycle": ["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm", "iam:CreateServiceLinkedRole"],
+    }
+    functions = {
+        lid.split("Function")[0] for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert set(denied) <= functions  # one Deny per playbook function, no other Deny anywhere
+    assert statements == {
+        role: {
+            "Action": actions,
             "Condition": {"StringEquals": {"aws:ResourceTag/AutoRemediation": "skip"}},
             "Effect": "Deny",
             "Resource": "*",
             "Sid": "NeverChangeProtectedResources",
         }
-    ]
+        for role, actions in denied.items()
+    }
 
 
 def test_functions_receive_reliability_settings(template: dict[str, Any]) -> None:

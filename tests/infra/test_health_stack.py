@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from gameday.plan import context
 from gameday.template import synthesize
 from stacks import rules
 from stacks.config import ConfigError, parse_context
+from stacks.constructs.playbook_function import protected_guardrail_actions
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -23,11 +25,24 @@ def policy_statements(template: dict[str, Any], role_prefix: str) -> list[dict[s
 
 
 def actions_of(statements: list[dict[str, Any]]) -> set[str]:
+    """The actions the statements ALLOW (the protected-tag Deny grants nothing)."""
     out: set[str] = set()
     for statement in statements:
+        if statement["Effect"] != "Allow":
+            assert statement["Sid"] == "NeverChangeProtectedResources", statement
+            continue
         action = statement["Action"]
         out.update([action] if isinstance(action, str) else action)
     return out
+
+
+def guardrail(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert len(denies) == 1
+    return denies[0]
+
+
+GUARDRAIL_CONDITION = {"StringEquals": {"aws:ResourceTag/AutoRemediation": "skip"}}
 
 
 def rule(template: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -75,6 +90,13 @@ def test_health_role_is_least_privilege(template: dict[str, Any]) -> None:
     granted = actions_of(statements)
     assert not any(a.startswith("iam:") for a in granted)
     assert "ec2:TerminateInstances" not in granted
+    assert guardrail(statements) == {
+        "Action": protected_guardrail_actions(parse_context(context()).health.all_actions),
+        "Condition": GUARDRAIL_CONDITION,
+        "Effect": "Deny",
+        "Resource": "*",
+        "Sid": "NeverChangeProtectedResources",
+    }
     assert {
         "ec2:RebootInstances",
         "ec2:StopInstances",
@@ -93,12 +115,27 @@ def test_health_role_is_least_privilege(template: dict[str, Any]) -> None:
 def test_terminate_is_granted_only_when_configured() -> None:
     template = synthesize({"health.instanceCheckAction": "terminate"})
     statements = policy_statements(template, "HealthRole")
-    terminate = [s for s in statements if "ec2:TerminateInstances" in s["Action"]]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    terminate = [s for s in allows if "ec2:TerminateInstances" in s["Action"]]
     assert len(terminate) == 1
     assert terminate[0]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"
     }
     assert not any(a.startswith("iam:") for a in actions_of(statements))
+    # and a protected instance is never terminated: the Deny covers it too
+    health = parse_context(context({"health.instanceCheckAction": "terminate"})).health
+    assert guardrail(statements) == {
+        "Action": protected_guardrail_actions(health.all_actions),
+        "Condition": GUARDRAIL_CONDITION,
+        "Effect": "Deny",
+        "Resource": "*",
+        "Sid": "NeverChangeProtectedResources",
+    }
+    assert "ec2:TerminateInstances" in guardrail(statements)["Action"]
+    # not configured: neither allowed nor (pointlessly) denied
+    default = policy_statements(synthesize(), "HealthRole")
+    assert "ec2:TerminateInstances" not in actions_of(default)
+    assert "ec2:TerminateInstances" not in guardrail(default)["Action"]
 
 
 def test_lifecycle_role_manages_only_prefixed_alarms(template: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from stacks.catalog import permissions_for
 from stacks.config import parse_context
+from stacks.constructs.playbook_function import protected_guardrail_actions
 
 EVIDENCE = "@evidence"
 TABLE = "@table"
@@ -25,6 +26,8 @@ TRAIL = "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"
 RECORD = {
     ("logs:CreateLogStream", LOGS),
     ("logs:PutLogEvents", LOGS),
+    ("dynamodb:ConditionCheckItem", TABLE),
+    ("dynamodb:DeleteItem", TABLE),
     ("dynamodb:GetItem", TABLE),
     ("dynamodb:PutItem", TABLE),
     ("dynamodb:UpdateItem", TABLE),
@@ -59,21 +62,67 @@ def _resource(value: Any, resources: dict[str, Any]) -> str:
     }.get(kind, logical)
 
 
+def _statements(template: dict[str, Any], construct: str) -> list[dict[str, Any]]:
+    found = [
+        s
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and lid.startswith(f"{construct}RoleDefaultPolicy")
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert found, f"no policy for {construct}"
+    return found
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def granted(template: dict[str, Any], construct: str) -> set[tuple[str, str]]:
-    """Every (IAM action, resource) pair the playbook function's role is granted."""
+    """Every (IAM action, resource) pair the playbook function's role is allowed.
+
+    The only other statement a role may hold is the protected-tag Deny (see `guardrail`):
+    no Allow carries a condition, and no second Deny hides anywhere.
+    """
     resources = template["Resources"]
     pairs: set[tuple[str, str]] = set()
-    for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::IAM::Policy" or not logical_id.startswith(f"{construct}RoleDefaultPolicy"):
+    denies = 0
+    for statement in _statements(template, construct):
+        if statement["Effect"] == "Deny":
+            assert statement.get("Sid") == GUARDRAIL_SID, statement
+            denies += 1
             continue
-        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
-            assert "Condition" not in statement
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            pairs |= {(a, _resource(r, resources)) for a in actions for r in targets}
+        assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
+        pairs |= {
+            (a, _resource(r, resources)) for a in _list(statement["Action"]) for r in _list(statement["Resource"])
+        }
+    assert denies <= 1, construct
     assert pairs, f"no policy for {construct}"
     return pairs
+
+
+GUARDRAIL_SID = "NeverChangeProtectedResources"
+GUARDRAIL_CONDITION = {"StringEquals": {"aws:ResourceTag/AutoRemediation": "skip"}}
+
+
+def guardrail(template: dict[str, Any], construct: str) -> dict[str, Any]:
+    """The role's one Deny statement, its actions as a sorted list."""
+    denies = [s for s in _statements(template, construct) if s["Effect"] == "Deny"]
+    assert len(denies) == 1, (construct, denies)
+    return denies[0] | {"Action": sorted(_list(denies[0]["Action"]))}
+
+
+def expected_guardrail(actions: list[str], allowed: set[tuple[str, str]]) -> dict[str, Any]:
+    """Deny of exactly the changing IAM actions of the mutating steps, on resources with the protected tag."""
+    denied = protected_guardrail_actions(actions)
+    assert denied and set(denied) <= {a for a, _ in allowed}  # denies only what the role could do
+    return {
+        "Action": denied,
+        "Condition": GUARDRAIL_CONDITION,
+        "Effect": "Deny",
+        "Resource": "*",
+        "Sid": GUARDRAIL_SID,
+    }
 
 
 def pattern(template: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -105,6 +154,17 @@ def test_instance_rule_pattern(template: dict[str, Any]) -> None:
     assert {"prefix": "Backdoor:EC2/"} in pattern(template, "GuardDutyInstanceFindings")["detail"]["type"]
 
 
+INSTANCE_ACTIONS = [
+    "inspect_instance",
+    "preserve_instance",
+    "tag_incident",
+    "snapshot_volumes",
+    "capture_instance",
+    "isolate_network",
+    "leave_auto_scaling_group",
+    "deregister_targets",
+    "revoke_instance_role_sessions",
+]
 INSTANCE_DEFAULT = RECORD | {
     ("autoscaling:DescribeAutoScalingGroups", "*"),
     ("autoscaling:DescribeAutoScalingInstances", "*"),
@@ -143,6 +203,21 @@ INSTANCE_DEFAULT = RECORD | {
 
 def test_instance_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
     assert granted(template, "Instance") == INSTANCE_DEFAULT
+    assert guardrail(template, "Instance") == expected_guardrail(INSTANCE_ACTIONS, INSTANCE_DEFAULT)
+    assert guardrail(template, "Instance")["Action"] == [
+        "autoscaling:DetachInstances",
+        "autoscaling:EnterStandby",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateSnapshot",
+        "ec2:CreateTags",
+        "ec2:ModifyInstanceAttribute",
+        "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:RevokeSecurityGroupEgress",
+        "elasticloadbalancing:DeregisterTargets",
+        "iam:PutRolePolicy",
+    ]
     # no destructive or IAM-user permission unless configured
     assert not {a for a, _ in granted(template, "Instance")} & {
         "ec2:StopInstances",
@@ -162,7 +237,14 @@ def test_instance_options_add_exactly_their_permissions() -> None:
         "instance.disassociateElasticIp": True,
         "instance.quarantineInstanceProfile": True,
     }
-    extra = granted(synthesize(overrides), "Instance") - INSTANCE_DEFAULT
+    tuned = synthesize(overrides)
+    allowed = granted(tuned, "Instance")
+    options = ["enable_flow_logs", "disassociate_elastic_ip", "replace_instance_profile", "terminate_instance"]
+    assert guardrail(tuned, "Instance") == expected_guardrail(INSTANCE_ACTIONS + options, allowed)
+    assert {"ec2:TerminateInstances", "ec2:DisassociateAddress", "ec2:ReplaceIamInstanceProfileAssociation"} <= set(
+        guardrail(tuned, "Instance")["Action"]
+    )
+    extra = allowed - INSTANCE_DEFAULT
     assert extra == {
         ("ec2:TerminateInstances", f"{E}:instance/*"),
         ("ec2:CreateFlowLogs", f"{E}:network-interface/*"),
@@ -183,22 +265,12 @@ def test_instance_options_add_exactly_their_permissions() -> None:
 @pytest.mark.parametrize("playbook", ["Instance"])
 def test_granted_equals_declared(template: dict[str, Any], playbook: str) -> None:
     """The role holds what the configured actions declare, nothing else (resource tokens aside)."""
-    actions = {
-        "Instance": [
-            "inspect_instance",
-            "preserve_instance",
-            "tag_incident",
-            "snapshot_volumes",
-            "capture_instance",
-            "isolate_network",
-            "leave_auto_scaling_group",
-            "deregister_targets",
-            "revoke_instance_role_sessions",
-        ]
-    }[playbook]
-    assert {a for a, _ in granted(template, playbook)} - {a for a, _ in RECORD} == {a for a, _ in declared(actions)} - {
+    actions = {"Instance": INSTANCE_ACTIONS}[playbook]
+    allowed = granted(template, playbook)
+    assert {a for a, _ in allowed} - {a for a, _ in RECORD} == {a for a, _ in declared(actions)} - {
         a for a, _ in RECORD
     }
+    assert guardrail(template, playbook) == expected_guardrail(actions, allowed)
 
 
 # ----------------------------------------------------------------------------- trail
@@ -225,6 +297,7 @@ def test_trail_recorder_schedule_targets_the_trail_function(template: dict[str, 
     assert len(targets) == 1 and targets[0].startswith("TrailFunction")
 
 
+TRAIL_ACTIONS = ["record_trail_config", "restart_logging", "recreate_trail", "restore_trail_config"]
 TRAIL_DEFAULT = RECORD | {
     ("cloudtrail:DescribeTrails", "*"),
     *{
@@ -247,12 +320,25 @@ TRAIL_DEFAULT = RECORD | {
 
 def test_trail_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
     assert granted(template, "Trail") == TRAIL_DEFAULT
+    assert guardrail(template, "Trail") == expected_guardrail(TRAIL_ACTIONS, TRAIL_DEFAULT)
 
 
 def test_trail_actor_containment_adds_exactly_the_credential_actions() -> None:
+    from gameday.plan import context
     from gameday.template import synthesize
 
-    extra = granted(synthesize({"trail.containActor": True}), "Trail") - TRAIL_DEFAULT
+    tuned = synthesize({"trail.containActor": True})
+    allowed = granted(tuned, "Trail")
+    actor = list(parse_context(context({"trail.containActor": True})).trail.actor_actions)
+    actions = [
+        *TRAIL_ACTIONS,
+        "inspect_principal",
+        *actor,
+        *(["revoke_sessions"] if "revoke_sessions" not in actor else []),
+    ]
+    assert guardrail(tuned, "Trail") == expected_guardrail(actions, allowed)
+    assert {"iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy"} <= set(guardrail(tuned, "Trail")["Action"])
+    extra = allowed - TRAIL_DEFAULT
     assert extra == {
         ("iam:ListUserTags", USER),
         ("iam:GetRole", ROLE),
@@ -293,11 +379,16 @@ def test_root_sign_in_rule_pattern(template: dict[str, Any]) -> None:
 
 
 def test_risky_change_role_has_exactly_its_permissions(template: dict[str, Any]) -> None:
-    assert granted(template, "RiskyChange") == RECORD | {
+    allowed = granted(template, "RiskyChange")
+    assert allowed == RECORD | {
         ("ec2:DescribeSecurityGroups", "*"),
         ("ec2:DescribeSecurityGroupRules", "*"),
         ("ec2:RevokeSecurityGroupIngress", f"{E}:security-group/*"),
     }
+    assert guardrail(template, "RiskyChange") == expected_guardrail(
+        ["inspect_security_group", "revoke_ingress_rules"], allowed
+    )
+    assert guardrail(template, "RiskyChange")["Action"] == ["ec2:RevokeSecurityGroupIngress"]
 
 
 # ----------------------------------------------------------------------------- health -> credential

@@ -12,6 +12,7 @@ import pytest
 
 from stacks.catalog import RECORD_PERMISSIONS, REGISTRY
 from stacks.config import ConfigError, parse_context
+from stacks.constructs.playbook_function import protected_guardrail_actions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,18 +27,33 @@ def one(template: dict[str, Any], kind: str, prefix: str = "") -> dict[str, Any]
     return found[0]["Properties"]
 
 
-def role_actions(template: dict[str, Any], role_prefix: str) -> set[str]:
-    """Every IAM action granted to the role, through any policy attached to it."""
-    granted: set[str] = set()
-    for policy in resources(template, "AWS::IAM::Policy").values():
-        props = policy["Properties"]
-        if any(r.get("Ref", "").startswith(role_prefix) for r in props.get("Roles", [])):
-            for statement in props["PolicyDocument"]["Statement"]:
-                assert statement["Effect"] == "Allow"
-                actions = statement["Action"]
-                granted.update([actions] if isinstance(actions, str) else actions)
+def role_statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to the role (which has no managed policies)."""
+    found = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if any(r.get("Ref", "").startswith(role_prefix) for r in policy["Properties"].get("Roles", []))
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
     role = next(v for k, v in resources(template, "AWS::IAM::Role").items() if k.startswith(role_prefix))
     assert "ManagedPolicyArns" not in role["Properties"]
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def role_actions(template: dict[str, Any], role_prefix: str) -> set[str]:
+    """Every IAM action allowed to the role; besides Allows, only the protected-tag Deny may appear."""
+    granted: set[str] = set()
+    for statement in role_statements(template, role_prefix):
+        if statement["Effect"] == "Deny":
+            assert statement["Sid"] == "NeverChangeProtectedResources", statement
+            continue
+        assert statement["Effect"] == "Allow" and "Condition" not in statement, statement
+        granted.update(_actions(statement))
     return granted
 
 
@@ -80,12 +96,27 @@ def test_credential_role_holds_exactly_what_its_actions_declare(template: dict[s
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
     }
-    for name in ("inspect_principal", *config.credential.all_actions):
+    actions = ("inspect_principal", "lookup_key_owner", *config.credential.all_actions, "restore_access_key")
+    for name in actions:
         declared |= REGISTRY[name].iam_actions
     for permission in RECORD_PERMISSIONS:
         declared |= set(permission.actions)
     granted = role_actions(template, "CredentialRole")
     assert granted == declared
+    assert {"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"} <= granted
+    denies = [s for s in role_statements(template, "CredentialRole") if s["Effect"] == "Deny"]
+    assert denies == [
+        {
+            "Action": protected_guardrail_actions(actions),
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/{config.core.protected_tag_key}": config.core.protected_tag_value}
+            },
+            "Effect": "Deny",
+            "Resource": "*",
+            "Sid": "NeverChangeProtectedResources",
+        }
+    ]
+    assert set(protected_guardrail_actions(actions)) <= granted
     assert not any("*" in action for action in granted)
     assert "iam:DeleteAccessKey" not in granted and "iam:DeleteUser" not in granted
 

@@ -71,11 +71,9 @@ def test_added_action_moves_from_never_to_the_steps() -> None:
         "remove_from_groups",
     ]
     lines = changed_lines({"credential.actions": actions})
-    assert "+7. `remove_from_groups`: remove the user from its groups (recorded in the before-state)" in lines
-    assert (
-        "-- Not configured, so never done: `remove_from_groups`: remove the user from its groups (recorded in the "
-        "before-state)" in lines
-    )
+    step = "`remove_from_groups`: remove the user from its groups (recorded in the before-state) _(destructive)_"
+    assert f"+7. {step}" in lines
+    assert f"-- Not configured, so never done: {step}" in lines
     assert all(
         "remove_from_groups" in line or "recheck_new_credentials" in line or "`credential.actions`" in line
         for line in lines
@@ -190,11 +188,11 @@ INSTANCE_STEP = (
                 "-5. contain: `isolate_network`: move every network interface to the isolation security group (two-step: "
                 "untrack, then isolate) (skipped when the instance has no interface). First through the all-open "
                 "untracking group, so tracked connections are cut too. The isolation group admits nothing and allows no "
-                "egress (no examiner CIDR configured). _(containment)_",
+                "egress (no examiner CIDR configured). _(containment, destructive)_",
                 "+5. contain: `isolate_network`: move every network interface to the isolation security group (two-step: "
                 "untrack, then isolate) (skipped when the instance has no interface). First through the all-open "
                 "untracking group, so tracked connections are cut too. The isolation group admits only `203.0.113.0/24` "
-                "on TCP port 2222 (examiner access) and allows no egress. _(containment)_",
+                "on TCP port 2222 (examiner access) and allows no egress. _(containment, destructive)_",
                 '-| `instance.forensicAccessCidr` | `""` |',
                 '+| `instance.forensicAccessCidr` | `"203.0.113.0/24"` |',
                 "-| `instance.forensicAccessPort` | `22` |",

@@ -8,11 +8,12 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import fresh, load_event
 
 import gameday
+from gameday.seeders import instance as seeder
 from release import cli
-from release.reversers import NOTHING_TO_REVERSE, REVERSERS
+from release.reversers import NOT_REVERSIBLE, READ_ONLY, REVERSERS
+from tests.conftest import fresh, load_event
 
 USER = "compromised-user"
 ALL_STEPS = {
@@ -133,86 +134,194 @@ def test_unknown_incident(contained: dict[str, Any]) -> None:
     assert cli.main(["credential-0000000000000000", *contained["args"]], out=out) == 2
 
 
-def test_every_mutating_action_has_a_reverser() -> None:
+def test_every_action_is_reversed_kept_with_a_reason_or_read_only() -> None:
+    """Meta: each registered action is in exactly one of REVERSERS, NOT_REVERSIBLE, READ_ONLY, matching its kind."""
     from remediation.actions import REGISTRY
 
-    missing = [n for n, s in REGISTRY.items() if s.mutating and n not in REVERSERS and n not in NOTHING_TO_REVERSE]
-    assert missing == []
+    for name, spec in REGISTRY.items():
+        homes = [name in REVERSERS, name in NOT_REVERSIBLE, name in READ_ONLY]
+        assert sum(homes) == 1, (name, homes)
+        assert (name in READ_ONLY) == (not spec.mutating), name
+    for name, reason in NOT_REVERSIBLE.items():
+        assert len(reason) > 20, name  # an actual reason, not a placeholder
+    # no entry for an action that does not exist (a renamed action would lose its reverser silently)
+    assert set(REVERSERS) | set(NOT_REVERSIBLE) | READ_ONLY == set(REGISTRY)
 
 
-def _incident(table: str, incident_id: str, steps: list[dict[str, Any]], subject: dict[str, Any]) -> None:
-    boto3.client("dynamodb", region_name="us-east-1").put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"INCIDENT#{incident_id}"},
-            "sk": {"S": "META"},
-            "status": {"S": "contained"},
-            "playbook": {"S": "instance"},
-            "steps": {"S": json.dumps(steps)},
-            "subject": {"S": json.dumps(subject)},
+# ----------------------------------------------------------------------------- instance
+
+REGION = "us-east-1"
+
+
+def _instance_state(ids: dict[str, Any]) -> dict[str, Any]:
+    """Everything the instance playbook changes that release puts back."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    iid = ids["instance"]
+    instance = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+
+    def attribute(name: str) -> Any:
+        found = ec2.describe_instance_attribute(InstanceId=iid, Attribute=name)
+        return found[name[0].upper() + name[1:]]["Value"]
+
+    group = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[ids["asg"]]
+    )["AutoScalingGroups"][0]
+    health = boto3.client("elbv2", region_name=REGION).describe_target_health(TargetGroupArn=ids["target_group"])
+    profile = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [iid]}, {"Name": "state", "Values": ["associated"]}]
+    )["IamInstanceProfileAssociations"]
+    return {
+        "state": instance["State"]["Name"],
+        "groups": {n["NetworkInterfaceId"]: [g["GroupId"] for g in n["Groups"]] for n in instance["NetworkInterfaces"]},
+        "termination_protection": attribute("disableApiTermination"),
+        "shutdown": attribute("instanceInitiatedShutdownBehavior"),
+        "delete_on_termination": {
+            m["DeviceName"]: m["Ebs"]["DeleteOnTermination"] for m in instance["BlockDeviceMappings"] if "Ebs" in m
         },
-    )
-
-
-def test_instance_containment_contract_is_reversed(sim: Any) -> None:
-    """The step names and before-states the instance playbook must record (docs/release.md)."""
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    autoscaling = boto3.client("autoscaling", region_name="us-east-1")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
-    isolation = ec2.create_security_group(GroupName="isolation", Description="iso", VpcId=vpc)["GroupId"]
-    autoscaling.create_launch_configuration(
-        LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web",
-        LaunchConfigurationName="lc",
-        MinSize=0,
-        MaxSize=3,
-        DesiredCapacity=0,
-        VPCZoneIdentifier=subnet,
-    )
-    instance = ec2.run_instances(
-        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[app]
-    )["Instances"][0]
-    iid, eni = instance["InstanceId"], instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
-    # What the instance playbook did (simulated here): isolate, leave the group, protect.
-    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Groups=[isolation])
-    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": True})
-    steps = [
-        {"action": "enable_termination_protection", "target": iid, "status": "succeeded", "before": False},
-        {"action": "isolate_instance", "target": iid, "status": "succeeded", "before": {eni: [app]}},
-        {
-            "action": "detach_from_asg",
-            "target": iid,
-            "status": "succeeded",
-            "before": {"asg_name": "web", "min_size": 1, "desired_capacity": 1},
+        "in_asg": iid in [i["InstanceId"] for i in group["Instances"]],
+        "asg_min": group["MinSize"],
+        "targets": sorted((t["Target"]["Id"], t["Target"]["Port"]) for t in health["TargetHealthDescriptions"]),
+        "role_policies": sorted(_iam().list_role_policies(RoleName=seeder.ROLE)["PolicyNames"]),
+        "profile": [a["IamInstanceProfile"]["Arn"] for a in profile],
+        # Elastic IP allocation -> the interface it is associated with (moto leaves InstanceId empty for those)
+        "addresses": {
+            a["AllocationId"]: a.get("NetworkInterfaceId", "") for a in ec2.describe_addresses()["Addresses"]
         },
-    ]
-    env = sim.environment("CredentialFunctionE8C59471")
-    _incident(env["INCIDENT_TABLE"], "instance-0123456789abcdef", steps, {"instance_id": iid})
+    }
 
-    out = io.StringIO()
-    code = cli.main(
-        [
-            "instance-0123456789abcdef",
-            "--yes",
-            "--table",
-            env["INCIDENT_TABLE"],
-            "--bucket",
-            env["EVIDENCE_BUCKET"],
-            "--region",
-            "us-east-1",
-        ],
-        out=out,
+
+def _contain_instance(overrides: dict[str, Any] | None = None, *, elastic_ip: bool = False) -> dict[str, Any]:
+    """GIVEN the seeded instance (two interfaces, two volumes, an ASG, a target group) contained by the playbook."""
+    sim = gameday.simulation(overrides)
+    ids = seeder.create_instance(interfaces=2)
+    if elastic_ip:
+        ec2 = boto3.client("ec2", region_name=REGION)
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        ec2.associate_address(AllocationId=allocation, InstanceId=ids["instance"])
+    original = _instance_state(ids)
+    event = seeder.rewrite(fresh(load_event("guardduty/instance_actor_high")), ids)
+    results = gameday.dispatch(event, overrides=overrides)
+    assert [r["playbook"] for r in results] == ["instance"], results
+    result = results[0]
+    assert "error" not in result and result["result"]["decision"] == "acted", result
+    env = sim.environment(result["function"])
+    contained = _instance_state(ids)
+    # the containment took: every interface moved off its groups, protection on, out of the group and targets
+    assert all(contained["groups"][eni] != groups for eni, groups in original["groups"].items())
+    assert contained["termination_protection"] is True and not contained["in_asg"] and contained["targets"] == []
+    return {
+        "ids": ids,
+        "incident": result["result"]["incident_id"],
+        "steps": {s["action"]: s["status"] for s in result["result"]["steps"]},
+        "original": original,
+        "args": ["--table", env["INCIDENT_TABLE"], "--bucket", env["EVIDENCE_BUCKET"], "--region", REGION],
+    }
+
+
+def _incident_item(table: str, incident_id: str) -> dict[str, Any]:
+    return dict(
+        boto3.client("dynamodb", region_name=REGION).get_item(
+            TableName=table, Key={"pk": {"S": f"INCIDENT#{incident_id}"}, "sk": {"S": "META"}}
+        )["Item"]
     )
 
-    assert code == 0, out.getvalue()
-    groups = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Groups"]
-    assert [g["GroupId"] for g in groups] == [app]
-    attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")
-    assert attr["DisableApiTermination"]["Value"] is False
-    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
-    assert iid in [i["InstanceId"] for i in group["Instances"]]
-    assert (group["MinSize"], group["DesiredCapacity"]) == (1, 1)
+
+def test_release_puts_a_contained_instance_back(aws: None) -> None:
+    contained = _contain_instance()
+    original = contained["original"]
+    assert original["termination_protection"] is False and original["in_asg"]
+    assert original["delete_on_termination"]["/dev/xvda"] is True
+
+    # WHEN the operator releases the incident
+    code, text = _release(contained, "--yes")
+
+    # THEN every change the playbook made is back to its recorded before-state
+    assert code == 0, text
+    now = _instance_state(contained["ids"])
+    assert now["groups"] == original["groups"]  # each ENI with its own original groups
+    assert now["termination_protection"] is False
+    assert now["shutdown"] == original["shutdown"]
+    assert now["delete_on_termination"] == original["delete_on_termination"]
+    assert now["in_asg"] and now["asg_min"] == original["asg_min"]
+    assert now["targets"] == original["targets"] == [(contained["ids"]["instance"], 80)]
+    assert now["role_policies"] == original["role_policies"]  # the revoke-older-sessions policy is gone
+    # evidence stays: snapshots and incident tags are reported as kept, not undone
+    assert "snapshots are evidence" in text and "evidence markers" in text
+    ec2 = boto3.client("ec2", region_name=REGION)
+    assert ec2.describe_snapshots(Filters=[{"Name": "tag-key", "Values": ["AutoRemediationIncident"]}])["Snapshots"]
+    item = _incident_item(contained["args"][1], contained["incident"])
+    assert item["status"]["S"] == "released"
+    log = {(e["action"], e["result"]) for e in json.loads(item["release_log"]["S"])}
+    assert ("isolate_network", "done") in log and ("snapshot_volumes", "kept") in log
+
+
+def test_release_shows_the_instance_plan_without_changing_anything(aws: None) -> None:
+    contained = _contain_instance()
+    before = _instance_state(contained["ids"])
+    code, text = _release(contained)
+    assert code == 0 and "Nothing changed" in text
+    for eni, groups in contained["original"]["groups"].items():
+        assert f"restore security groups {groups} on {eni}" in text
+    assert f"set termination protection of {contained['ids']['instance']} back to False" in text
+    assert f"attach {contained['ids']['instance']} to Auto Scaling group {contained['ids']['asg']} again" in text
+    assert _instance_state(contained["ids"]) == before
+    assert _incident_item(contained["args"][1], contained["incident"])["status"]["S"] != "released"
+
+
+def test_release_undoes_the_optional_instance_steps(aws: None) -> None:
+    """Elastic IP, quarantine instance profile and the final stop are reversed too."""
+    overrides = {
+        "instance.disassociateElasticIp": True,
+        "instance.quarantineInstanceProfile": True,
+        "instance.finalAction": "stop",
+    }
+    # the stack's quarantine role and profile (CloudFormation creates them; the simulator provisions no IAM)
+    quarantine = "AutoRemediation-quarantined-instance"
+    _iam().create_role(RoleName=quarantine, AssumeRolePolicyDocument=json.dumps(seeder.TRUST))
+    _iam().create_instance_profile(InstanceProfileName=quarantine)
+    _iam().add_role_to_instance_profile(InstanceProfileName=quarantine, RoleName=quarantine)
+    contained = _contain_instance(overrides, elastic_ip=True)
+    for step in ("disassociate_elastic_ip", "replace_instance_profile", "stop_instance"):
+        assert contained["steps"][step] == "succeeded", contained["steps"]
+    original = contained["original"]
+    assert original["addresses"] and original["profile"] and original["state"] == "running"
+    assert all(original["addresses"].values()) and not any(_instance_state(contained["ids"])["addresses"].values())
+
+    code, text = _release(contained, "--yes")
+
+    assert code == 0, text
+    now = _instance_state(contained["ids"])
+    assert now["addresses"] == original["addresses"]
+    assert now["profile"] == original["profile"]
+    assert now["state"] in ("pending", "running")
+    assert now["groups"] == original["groups"] and now["in_asg"]
+
+
+# ----------------------------------------------------------------------------- risky change
+
+
+def test_revoked_world_open_rule_is_only_reopened_on_request(aws: None) -> None:
+    from gameday.seeders import risky
+
+    sim = gameday.simulation()
+    event = risky.seed(fresh(load_event("cloudtrail/authorize_sg_ingress_ssh_world")))
+    result = gameday.dispatch(event)[0]
+    assert result["result"]["decision"] == "acted", result
+    group = result["result"]["steps"][-1]["target"].rsplit("/", 1)[-1]
+    env = sim.environment(result["function"])
+    contained = {
+        "incident": result["result"]["incident_id"],
+        "args": ["--table", env["INCIDENT_TABLE"], "--bucket", env["EVIDENCE_BUCKET"], "--region", REGION],
+    }
+    ec2 = boto3.client("ec2", region_name=REGION)
+
+    def world_ssh() -> list[dict[str, Any]]:
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+        return [r for r in rules["SecurityGroupRules"] if not r["IsEgress"] and r.get("CidrIpv4") == "0.0.0.0/0"]
+
+    assert world_ssh() == []
+    code, text = _release(contained)
+    assert code == 0 and "stays revoked" in text and "--reopen-ingress" in text
+    code, text = _release(contained, "--yes", "--reopen-ingress")
+    assert code == 0, text
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in world_ssh()] == [("tcp", 22, 22)]

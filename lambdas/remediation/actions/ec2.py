@@ -422,8 +422,8 @@ def leave_auto_scaling_group(run: Run, *, instance_id: str, group: str) -> Outco
     return Outcome(
         detail=f"{'standby in' if mode == 'standby' else 'detached from'} {group}; minimum "
         f"{after['MinSize']} unchanged",
-        before={"group": group, **before, "member": members[instance_id]},
-        after={"group": group, **after, "member": state},
+        before={"group": group, "instance": instance_id, **before, "member": members[instance_id]},
+        after={"group": group, "instance": instance_id, **after, "member": state},
     )
 
 
@@ -481,7 +481,8 @@ def disassociate_elastic_ip(run: Run, *, instance_id: str) -> Outcome:
     if not addresses:
         return Outcome(status="already_done", detail="no Elastic IP")
     before = [
-        {k: a.get(k) for k in ("PublicIp", "AllocationId", "AssociationId", "NetworkInterfaceId")} for a in addresses
+        {k: a.get(k) for k in ("PublicIp", "AllocationId", "AssociationId", "NetworkInterfaceId", "PrivateIpAddress")}
+        for a in addresses
     ]
     for address in addresses:
         client.disassociate_address(AssociationId=address["AssociationId"])
