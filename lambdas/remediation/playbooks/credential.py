@@ -231,14 +231,16 @@ def handle_health(event: Any, settings: Settings) -> dict[str, Any]:
             raise InvalidEvent("detail.affectedEntities: no access key named")
         if len(keys) > 1:
             raise InvalidEvent("detail.affectedEntities: more than one key (AWS sends one event per key)")
+        event_arn = detail.str("eventArn", required=False)
+        partition = _partition(detail)
     except InvalidEvent as exc:
         return reject(settings, event, exc)
     key_id = keys[0]
-    arn_account = f"arn:{_partition(detail)}:iam::{envelope.account}"
+    arn_account = f"arn:{partition}:iam::{envelope.account}"
     subject = {
         "access_key_id": key_id,
         "finding_type": HEALTH_TYPE,
-        "health_event": detail.str("eventArn", required=False) or "-",
+        "health_event": event_arn or "-",
     }
     run = Run(
         settings,
@@ -257,7 +259,9 @@ def handle_health(event: Any, settings: Settings) -> dict[str, Any]:
         return run.notify_only("playbook mode is notify", summary)
     owner = run.step("lookup_key_owner", key_id, key_id=key_id)
     if owner.status != "succeeded":
-        run.result.decision, run.result.reason = "notified", f"owner of {key_id} unknown: {owner.detail}"
+        if owner.status != "failed":  # a failed look-up fails the run (recorded partial, retried)
+            run.result.decision = "notified"
+        run.result.reason = f"owner of {key_id} unknown: {owner.detail}"
         return run.finish(summary)
     user = str(run.state["key_owner"])
     arn = f"{arn_account}:user/{user}"

@@ -10,7 +10,7 @@ notify; OK closes the incident; INSUFFICIENT_DATA does nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -95,7 +95,10 @@ def _remember_open(run: Run, settings: Settings, instance_id: str, metric: str) 
 
 def _close(run: Run, settings: Settings, instance_id: str, metric: str, alarm: AlarmStateChange) -> dict[str, Any]:
     """OK: close the incident the ALARM opened and tell the team the instance recovered."""
-    incident_id = store.claim_open_incident(settings, instance_id, metric)
+    try:
+        incident_id = store.claim_open_incident(settings, instance_id, metric)
+    except (ClientError, BotoCoreError) as exc:
+        _close_failed(settings, instance_id, metric, "", "read the open incident", exc)
     if incident_id is None:
         return run.skip(f"OK on {alarm.alarm_name}: no open incident to close")
     note = f"{alarm.alarm_name} returned to OK at {alarm.changed_at.isoformat() if alarm.changed_at else '?'}"
@@ -103,20 +106,39 @@ def _close(run: Run, settings: Settings, instance_id: str, metric: str, alarm: A
         store.close_incident(settings, incident_id, "resolved", note)
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
-            raise
+            _close_failed(settings, instance_id, metric, incident_id, "close the incident", exc)
         logger.warning("the closed incident was never recorded", extra={"incident_id": incident_id})
+    except BotoCoreError as exc:
+        _close_failed(settings, instance_id, metric, incident_id, "close the incident", exc)
     result = run.result
     result.decision, result.reason, result.incident_id = "resolved", note, incident_id
-    result.notification_id = store.publish(
-        settings,
-        subject=f"[{settings.playbook}] recovered: {metric} OK on {instance_id}",
-        message=f"{note}\n\nIncident:    {incident_id} (resolved)\nInstance:    {instance_id}\n"
-        f"Reason:      {alarm.reason}\n",
-        attributes={"playbook": settings.playbook, "decision": "resolved"},
-    )
+    try:
+        result.notification_id = store.publish(
+            settings,
+            subject=f"[{settings.playbook}] recovered: {metric} OK on {instance_id}",
+            message=f"{note}\n\nIncident:    {incident_id} (resolved)\nInstance:    {instance_id}\n"
+            f"Reason:      {alarm.reason}\n",
+            attributes={"playbook": settings.playbook, "decision": "resolved"},
+        )
+    except (ClientError, BotoCoreError) as exc:
+        _close_failed(settings, instance_id, metric, incident_id, "notify the recovery", exc)
     metrics.add_metric(name="Resolved", unit=MetricUnit.Count, value=1)
     logger.info("incident resolved", extra={"incident_id": incident_id})
     return result.to_dict()
+
+
+def _close_failed(
+    settings: Settings, instance_id: str, metric: str, incident_id: str, what: str, exc: Exception
+) -> NoReturn:
+    """Bookkeeping of an OK failed: keep the incident open for Lambda's retry, and raise the designed signal."""
+    code = error_code(exc)
+    logger.error(f"could not {what}", extra={"error_code": code, "instance_id": instance_id})
+    if incident_id:  # the claim took the open marker: put it back so the retry closes the incident
+        try:
+            store.open_incident(settings, instance_id, metric, incident_id)
+        except (ClientError, BotoCoreError) as again:
+            logger.error("could not re-open the incident for the retry", extra={"error_code": error_code(again)})
+    raise RemediationFailed(f"OK of {metric} on {instance_id}: could not {what} ({code})") from exc
 
 
 # --------------------------------------------------------------------------- responses
@@ -203,7 +225,10 @@ def _count(settings: Settings, instance_id: str, kind: str, window: int, *, reco
             return store.record_attempt(settings, instance_id, kind, window)
         return store.recent_attempts(settings, instance_id, kind, window)
     except (ClientError, BotoCoreError, RuntimeError) as exc:
-        logger.exception("could not read or record attempts", extra={"kind": kind, "error": str(exc)[:200]})
+        logger.exception(
+            "could not read or record attempts",
+            extra={"kind": kind, "error_code": error_code(exc), "error": str(exc)[:200]},
+        )
         return None
 
 
@@ -251,17 +276,21 @@ def _health_event(event: Any, settings: Settings) -> dict[str, Any]:
     except InvalidEvent as exc:
         return reject(settings, event, exc)
     results: list[dict[str, Any]] = []
-    failures: list[str] = []
+    failures: list[RemediationFailed] = []
     for instance_id in health.instance_ids:
         try:
             results.append(_health_instance(health, instance_id, settings))
         except RemediationFailed as exc:
-            failures.append(str(exc))
+            failures.append(exc)
+            results.append(exc.result or {"playbook": settings.playbook, "decision": "partial", "reason": str(exc)})
+    batch = {"playbook": settings.playbook, "decision": "batch", "results": results}
     if failures:
-        raise RemediationFailed("; ".join(failures))
+        if len(results) == 1:
+            raise failures[0]  # with its result: the run's steps stay readable
+        raise RemediationFailed("; ".join(str(f) for f in failures), batch)
     if len(results) == 1:
         return results[0]
-    return {"playbook": settings.playbook, "decision": "batch", "results": results}
+    return batch
 
 
 def _health_instance(health: HealthEc2Event, instance_id: str, settings: Settings) -> dict[str, Any]:

@@ -86,8 +86,11 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
 
     inspected = run.step("inspect_instance", instance_id, instance_id=instance_id)
     if inspected.status != "succeeded":
-        # Unknown whether the instance is protected (or it is gone): never act blind.
-        run.result.decision, run.result.reason = "notified", f"instance could not be inspected: {inspected.detail}"
+        # Unknown whether the instance is protected (or it is gone): never act blind. A failed
+        # inspection fails the run (recorded partial, retried); a skipped one only notifies.
+        if inspected.status != "failed":
+            run.result.decision = "notified"
+        run.result.reason = f"instance could not be inspected: {inspected.detail}"
         return run.finish(summary)
     if guards.protected(settings, run.state.get("tags", {})):
         run.result.decision = "notified"

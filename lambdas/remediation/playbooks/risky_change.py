@@ -102,7 +102,9 @@ def _world_open_ingress(call: ApiCall, event: Any, settings: Settings) -> dict[s
     ids = [r["SecurityGroupRuleId"] for r in rules]
     inspected = run.step("inspect_security_group", group_id, group_id=group_id, rule_ids=ids)
     if inspected.status != "succeeded":
-        run.result.decision, run.result.reason = "notified", f"group could not be inspected: {inspected.detail}"
+        if inspected.status != "failed":  # a failed inspection fails the run (recorded partial, retried)
+            run.result.decision = "notified"
+        run.result.reason = f"group could not be inspected: {inspected.detail}"
         return run.finish(summary)
     if guards.protected(settings, run.state.get("group_tags", {})):
         run.result.decision = "notified"
@@ -120,16 +122,20 @@ def _world_open_ingress(call: ApiCall, event: Any, settings: Settings) -> dict[s
 def _root_sign_in(call: ApiCall, event: Any, settings: Settings) -> dict[str, Any]:
     if call.actor.type != "Root":
         return reject(settings, event, InvalidEvent(f"detail.userIdentity.type: {call.actor.type!r} is not Root"))
-    extra = call.detail.obj("additionalEventData", required=False)
-    mfa = extra.str("MFAUsed", required=False) or "unknown"
-    outcome = call.response.str("ConsoleLogin", required=False) or "unknown"
-    source_ip = call.detail.str("sourceIPAddress", required=False) or "-"
+    try:
+        extra = call.detail.obj("additionalEventData", required=False)
+        mfa = extra.str("MFAUsed", required=False) or "unknown"
+        outcome = call.response.str("ConsoleLogin", required=False) or "unknown"
+        source_ip = call.detail.str("sourceIPAddress", required=False) or "-"
+        user_agent = call.detail.str("userAgent", required=False)[:200] or "-"
+    except InvalidEvent as exc:
+        return reject(settings, event, exc)
     subject = {
         "principal": call.actor.arn or "root",
         "mfa_used": mfa,
         "outcome": outcome,
         "source_ip": source_ip,
-        "user_agent": call.detail.str("userAgent", required=False)[:200] or "-",
+        "user_agent": user_agent,
     }
     run = Run(
         settings,

@@ -42,6 +42,7 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
             region=call.region,
             account=call.account,
         )
+        source_ip = call.detail.str("sourceIPAddress", required=False) or "-"
     except InvalidEvent as exc:
         return reject(settings, event, exc)
 
@@ -49,7 +50,7 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
         "trail": trail.arn,
         "call": call.event_name,
         "actor": call.actor.arn or call.actor.type,
-        "source_ip": call.detail.str("sourceIPAddress", required=False) or "-",
+        "source_ip": source_ip,
     }
     run = Run(
         settings,
