@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from remediation.settings import Settings
+
+if TYPE_CHECKING:
+    from remediation.events import GuardDutyFinding
 
 
 def type_matches(finding_type: str, patterns: list[str] | tuple[str, ...]) -> bool:
@@ -23,3 +27,19 @@ def protected(settings: Settings, tags: dict[str, str]) -> bool:
 def own_role(settings: Settings, role_name: str) -> bool:
     """The stack's own function roles are never contained (their names start with the stack name)."""
     return role_name.startswith(f"{settings.stack_name}-")
+
+
+def finding_skip_reason(settings: Settings, finding: GuardDutyFinding) -> str | None:
+    """Why a GuardDuty finding is skipped with no AWS call and no notification, or None."""
+    if settings.mode == "off":
+        return "playbook mode is off"
+    if finding.sample:
+        return "GuardDuty sample finding"
+    if finding.archived:
+        return "archived finding"
+    if not type_matches(finding.type, settings.option("finding_types")):
+        return f"finding type {finding.type} is not configured for this playbook"
+    minimum = float(settings.option("min_severity"))
+    if finding.severity < minimum:
+        return f"severity {finding.severity:g} is below the minimum {minimum:g}"
+    return None

@@ -85,16 +85,9 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
     logger.append_keys(finding_id=finding.id, principal=arn)
 
     # Guards that need no AWS call.
-    if settings.mode == "off":
-        return run.skip("playbook mode is off")
-    if finding.sample:
-        return run.skip("GuardDuty sample finding")
-    if finding.archived:
-        return run.skip("archived finding")
-    if not guards.type_matches(finding.type, settings.option("finding_types")):
-        return run.skip(f"finding type {finding.type} is not configured for this playbook")
-    if finding.severity < float(settings.option("min_severity")):
-        return run.skip(f"severity {finding.severity:g} is below the minimum {settings.option('min_severity'):g}")
+    reason = guards.finding_skip_reason(settings, finding)
+    if reason:
+        return run.skip(reason)
     summary = f"{finding.type} on {key.user_type} {key.user_name}"
     if guards.allow_listed(settings, arn):
         return run.notify_only(f"principal {arn} is on the allow-list", summary)

@@ -64,16 +64,9 @@ def handle(event: Any, settings: Settings) -> dict[str, Any]:
     )
     logger.append_keys(finding_id=finding.id, instance_id=instance_id)
 
-    if settings.mode == "off":
-        return run.skip("playbook mode is off")
-    if finding.sample:
-        return run.skip("GuardDuty sample finding")
-    if finding.archived:
-        return run.skip("archived finding")
-    if not guards.type_matches(finding.type, settings.option("finding_types")):
-        return run.skip(f"finding type {finding.type} is not configured for this playbook")
-    if finding.severity < float(settings.option("min_severity")):
-        return run.skip(f"severity {finding.severity:g} is below the minimum {settings.option('min_severity'):g}")
+    reason = guards.finding_skip_reason(settings, finding)
+    if reason:
+        return run.skip(reason)
     summary = f"{finding.type} on instance {instance_id}"
     if finding.resource_role != "ACTOR" and not settings.option("act_on_target"):
         return run.notify_only(
