@@ -223,7 +223,30 @@ def build_event(step: dict[str, Any], world: World, scenario: Scenario) -> dict[
     if step.get("patch"):
         event = deep_merge(event, world.render(step["patch"]))
     event["id"] = str(uuid.uuid4())  # every delivery is a new EventBridge event
+    _scenario_ids(event, world)
     return event if step.get("keep_times") else refresh_times(event)
+
+
+def _scenario_ids(event: dict[str, Any], world: World) -> None:
+    """Findings and API calls of one scenario run get ids of their own.
+
+    The templates share their finding ids; against a deployed stack (one incident table
+    for every scenario) a second scenario would otherwise continue the first one's incident
+    (a "repeat" with its notification window). Within a scenario the same template keeps
+    the same finding id, so a repeated finding stays a repeat.
+    """
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return
+    salt = world.__dict__.setdefault("_run_salt", uuid.uuid4().hex)
+    finding_id = detail.get("id")
+    if event.get("source") == "aws.guardduty" and isinstance(finding_id, str) and finding_id:
+        new_id = uuid.uuid5(uuid.NAMESPACE_OID, f"{salt}:{finding_id}").hex
+        detail["id"] = new_id
+        if isinstance(detail.get("arn"), str):
+            detail["arn"] = detail["arn"].replace(finding_id, new_id)
+    if isinstance(detail.get("eventID"), str):
+        detail["eventID"] = str(uuid.uuid4())  # every CloudTrail record has its own id
 
 
 def scheduled_event(rule_id: str, arn: str = "") -> dict[str, Any]:
