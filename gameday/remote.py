@@ -17,13 +17,7 @@ A scenario runner can take `stack.dispatch` (any `Callable[[event], list[result]
 
 from __future__ import annotations
 
-import importlib
-import io
 import json
-import os
-import sys
-import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,9 +25,8 @@ from typing import Any
 
 import boto3
 
-from gameday import account, capture
-from gameday.patterns import matches
-from gameday.simulator import LAMBDAS, FakeContext, _parse
+from gameday import account
+from gameday.simulator import invoke_handler, route
 
 Dispatch = Callable[[dict[str, Any]], list[dict[str, Any]]]
 """What a scenario runner needs: route one event, get one result per function invocation."""
@@ -168,55 +161,27 @@ class DeployedStack:
         Entries are shaped like `Simulation.dispatch`'s: {rule, function, playbook,
         result, error?, logs, duration_ms}, with the stack's logical ids.
         """
-        results = []
-        for rule in self.rules:
-            if not rule.enabled or not matches(rule.pattern, event):
-                continue
-            for function_id in rule.targets:
-                results.append(self.invoke(function_id, event, rule=rule.logical_id))
-        return results
+        return route(self.rules, event, self.invoke)
 
     def invoke(self, function_id: str, event: Any, *, rule: str = "") -> dict[str, Any]:
         """Run one deployed function's handler in-process with its deployed environment."""
         fn = self.functions[function_id]
-        module_name, _, attr = fn.handler.rpartition(".")
-        saved = dict(os.environ)
-        output = io.StringIO()
-        entry: dict[str, Any] = {"rule": rule, "function": function_id, "playbook": fn.environment.get("PLAYBOOK", "")}
-        started = time.perf_counter()
-        if str(LAMBDAS) not in sys.path:
-            sys.path.insert(0, str(LAMBDAS))
-        from remediation import clients, settings  # the runtime, as packaged in the asset
-
-        try:
-            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-                os.environ.pop(name, None)
-            os.environ.update(
-                {
-                    "AWS_DEFAULT_REGION": self.region,
-                    "AWS_REGION": self.region,
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_LAMBDA_FUNCTION_NAME": fn.name,
-                    "POWERTOOLS_DEV": "false",
-                }
-            )
-            if self.endpoint_url:
-                os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
-            os.environ.update(fn.environment)
-            settings.reset()
-            clients.reset()
-            handler = getattr(importlib.import_module(module_name), attr)
-            with capture.handler_output(output):
-                entry["result"] = handler(event, FakeContext(function_name=fn.name))
-        except Exception as exc:  # reported as Lambda would: the error and its type
-            entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
-            entry["result"] = getattr(exc, "result", None)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            settings.reset()
-            clients.reset()  # clients built for the endpoint must not leak into later in-process runs
-        entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        entry["logs"] = [_parse(line) for line in output.getvalue().splitlines() if line.strip()]
-        return dict(json.loads(json.dumps(entry, default=str)))
+        base = {
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "POWERTOOLS_DEV": "false",
+        }
+        if self.endpoint_url:
+            base["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return invoke_handler(
+            fn.handler,
+            event,
+            rule=rule,
+            function_id=function_id,
+            function_name=fn.name,
+            env={**base, **fn.environment},
+            unset=("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"),
+        )

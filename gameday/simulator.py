@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,51 +78,82 @@ class Simulation:
         raise KeyError(logical_prefix)
 
     def dispatch(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        results = []
-        for rule in self.rules:
-            if not rule.enabled or not matches(rule.pattern, event):
-                continue
-            for function_id in rule.targets:
-                results.append(self.invoke(function_id, event, rule=rule.logical_id))
-        return results
+        return route(self.rules, event, self.invoke)
 
     def invoke(self, function_id: str, event: Any, *, rule: str = "") -> dict[str, Any]:
         """Run one function's handler in-process with its template environment."""
-        fn = self.functions[function_id]
-        env = self.environment(function_id)
-        module_name, _, attr = fn.handler.rpartition(".")
-        saved = dict(os.environ)
-        output = io.StringIO()
-        entry: dict[str, Any] = {"rule": rule, "function": function_id, "playbook": env.get("PLAYBOOK", "")}
-        started = time.perf_counter()
-        try:
-            os.environ.update(_BASE_ENV)
-            os.environ.update(env)
-            if str(LAMBDAS) not in sys.path:
-                sys.path.insert(0, str(LAMBDAS))
-            from remediation import clients, settings  # the runtime, as packaged in the asset
+        # moto evaluates no IAM policy: enforce the role's protected-tag Deny statements.
+        guard = guardrails.enforcer(guardrails.deny_statements(self.template, function_id))
+        return invoke_handler(
+            self.functions[function_id].handler,
+            event,
+            rule=rule,
+            function_id=function_id,
+            function_name=self.physical[function_id].ref,
+            env={**_BASE_ENV, **self.environment(function_id)},
+            hooks=(guard,),
+        )
 
-            settings.reset()
-            clients.reset()
-            # moto evaluates no IAM policy: enforce the role's protected-tag Deny statements.
-            guard = guardrails.enforcer(guardrails.deny_statements(self.template, function_id))
-            clients.add_hook(guard)
-            handler = getattr(importlib.import_module(module_name), attr)
-            try:
-                with capture.handler_output(output):
-                    entry["result"] = handler(event, FakeContext(function_name=self.physical[function_id].ref))
-            finally:
-                clients.remove_hook(guard)
-                clients.reset()
-        except Exception as exc:  # the simulator reports what Lambda would: the error and its type
-            entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
-            entry["result"] = getattr(exc, "result", None)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        entry["logs"] = [_parse(line) for line in output.getvalue().splitlines() if line.strip()]
-        return json.loads(json.dumps(entry, default=str))
+
+def route(rules: Iterable[Any], event: dict[str, Any], invoke: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """Match `event` against every enabled rule's pattern; one invocation per target function."""
+    results = []
+    for rule in rules:
+        if not rule.enabled or not matches(rule.pattern, event):
+            continue
+        for function_id in rule.targets:
+            results.append(invoke(function_id, event, rule=rule.logical_id))
+    return results
+
+
+def invoke_handler(
+    handler_path: str,
+    event: Any,
+    *,
+    rule: str,
+    function_id: str,
+    function_name: str,
+    env: dict[str, str],
+    hooks: tuple[Callable[[Any], None], ...] = (),
+    unset: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Run a handler in-process as Lambda would: its environment, fresh caches, captured output.
+
+    Returns {rule, function, playbook, result, error?, logs, duration_ms}, JSON-serializable.
+    """
+    module_name, _, attr = handler_path.rpartition(".")
+    saved = dict(os.environ)
+    output = io.StringIO()
+    entry: dict[str, Any] = {"rule": rule, "function": function_id, "playbook": env.get("PLAYBOOK", "")}
+    started = time.perf_counter()
+    if str(LAMBDAS) not in sys.path:
+        sys.path.insert(0, str(LAMBDAS))
+    from remediation import clients, settings  # the runtime, as packaged in the asset
+
+    try:
+        for name in unset:
+            os.environ.pop(name, None)
+        os.environ.update(env)
+        settings.reset()
+        clients.reset()
+        for hook in hooks:
+            clients.add_hook(hook)
+        handler = getattr(importlib.import_module(module_name), attr)
+        with capture.handler_output(output):
+            entry["result"] = handler(event, FakeContext(function_name=function_name))
+    except Exception as exc:  # reported as Lambda would: the error and its type
+        entry["error"] = {"type": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc(limit=6)}
+        entry["result"] = getattr(exc, "result", None)
+    finally:
+        for hook in hooks:
+            clients.remove_hook(hook)
+        os.environ.clear()
+        os.environ.update(saved)
+        settings.reset()
+        clients.reset()  # clients built for one target must not leak into the next run
+    entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    entry["logs"] = [_parse(line) for line in output.getvalue().splitlines() if line.strip()]
+    return dict(json.loads(json.dumps(entry, default=str)))
 
 
 def _parse(line: str) -> Any:
